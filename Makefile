@@ -1,0 +1,43 @@
+# The two commands a new user needs are `make dev` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Build the Go tools with the machine's Go; never download another toolchain.
+export GOTOOLCHAIN ?= local
+
+.PHONY: dev test unit e2e down status crds venv
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+## Set up and run the registry locally: control plane on loopback, CRDs installed.
+dev: venv
+	$(BIN)/gl-dev build
+	$(BIN)/gl-dev up
+
+## Run the whole test suite: unit tests, then e2e against a real control plane.
+test: venv
+	$(BIN)/gl-dev build
+	$(BIN)/pytest
+
+unit: venv
+	$(BIN)/pytest tests
+
+e2e: venv
+	$(BIN)/gl-dev build
+	$(BIN)/pytest e2e
+
+down: venv
+	$(BIN)/gl-dev down
+
+status: venv
+	$(BIN)/gl-dev status
+
+## Regenerate crds/*.yaml from the resource models.
+crds: venv
+	$(BIN)/python -m gl_api.crdgen

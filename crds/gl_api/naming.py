@@ -1,0 +1,63 @@
+"""The one rule that turns `agent@version` into an AgentVersion object name, and back.
+
+An AgentVersion is named ``<agent>-<version>``: ``gl-cbam-calculator-v2@2.3.1`` is the
+object ``gl-cbam-calculator-v2-2.3.1``. Agent names are DNS labels (no dots) and a
+version starts with ``N.N.N``, so the split is unambiguous: the version starts after
+the last dash before the first dot. The API server enforces the rule with CEL, so two
+objects for the same agent and version cannot exist in one namespace.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gl_api import semver
+
+AGENT_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+AGENT_NAME_MAX = 63
+AGENT_NAME_HINT = "a lowercase DNS label such as gl-cbam-calculator-v2 (letters, digits and '-', at most 63)"
+_AGENT_RE = re.compile(AGENT_NAME_PATTERN)
+REF_PATTERN = AGENT_NAME_PATTERN.rstrip("$") + "@" + semver.VERSION_PATTERN.lstrip("^")
+
+
+class InvalidReference(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class AgentVersionRef:
+    agent: str
+    version: str
+
+    @classmethod
+    def parse(cls, text: str) -> AgentVersionRef:
+        """Parse ``agent@version``; the error says what a good reference looks like."""
+        agent, sep, version = text.partition("@")
+        if not sep:
+            raise InvalidReference(f"{text!r} is not an agent reference: write AGENT@VERSION, e.g. gl-cbam-calculator-v2@2.3.1")
+        if not _AGENT_RE.match(agent) or len(agent) > AGENT_NAME_MAX:
+            raise InvalidReference(f"agent {agent!r} in {text!r} is not {AGENT_NAME_HINT}")
+        if not semver.is_valid(version):
+            raise InvalidReference(f"version {version!r} in {text!r} is not {semver.VERSION_HINT}")
+        return cls(agent, version)
+
+    @property
+    def object_name(self) -> str:
+        return object_name(self.agent, self.version)
+
+    def __str__(self) -> str:
+        return f"{self.agent}@{self.version}"
+
+
+def object_name(agent: str, version: str) -> str:
+    return f"{agent}-{version}"
+
+
+def parse_object_name(name: str) -> AgentVersionRef:
+    """Inverse of :func:`object_name`."""
+    head = name.split(".", 1)[0]
+    cut = head.rfind("-")
+    if cut <= 0 or "." not in name:
+        raise InvalidReference(f"{name!r} is not an AgentVersion name of the form <agent>-<version>")
+    return AgentVersionRef.parse(f"{name[:cut]}@{name[cut + 1:]}")

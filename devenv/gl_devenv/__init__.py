@@ -1,0 +1,1 @@
+"""Local development environment: a real Kubernetes control plane built from Go modules."""

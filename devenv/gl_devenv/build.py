@@ -1,0 +1,214 @@
+"""Build the control-plane binaries from their Go modules into a shared cache.
+
+There are no container images on our machines, so kind cannot run; instead etcd,
+kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok and opa are
+compiled from the Go module proxy at the versions pinned in ``versions.py``. Each tool
+lands in ``<cache>/bin/<tool>-<version>/`` with a ``.complete`` stamp written last, so
+an interrupted build is redone and a finished one is reused by every checkout (CI's
+fresh clone included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from gl_devenv import versions
+
+KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+STAMP = ".complete"
+
+
+def cache_dir() -> Path:
+    """Where built binaries live, outside any checkout so all clones share them."""
+    explicit = os.environ.get("GREENLANG_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "greenlang-registry"
+
+
+def tool_dir(tool: str) -> Path:
+    version = {
+        "kubernetes": versions.KUBERNETES,
+        "etcd": versions.ETCD,
+        "kwok": versions.KWOK,
+        "opa": versions.OPA,
+        "helm": versions.HELM,
+    }[tool]
+    return cache_dir() / "bin" / f"{tool}-{version}"
+
+
+def is_built(tool: str) -> bool:
+    return (tool_dir(tool) / STAMP).exists()
+
+
+def _go_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # Static binaries like Kubernetes' own release builds; the local toolchain only.
+    env.update(CGO_ENABLED="0", GOTOOLCHAIN=env.get("GOTOOLCHAIN", "local"), GOFLAGS="-buildvcs=false")
+    return env
+
+
+def _run(cmd: list[str], cwd: Path) -> str:
+    print("+", " ".join(cmd), flush=True)
+    result = subprocess.run(cmd, cwd=cwd, env=_go_env(), check=True, stdout=subprocess.PIPE, text=True)
+    return result.stdout
+
+
+def _consumer_module(name: str, requirement: str, imports: list[str]) -> Path:
+    """A throwaway module that depends on ``requirement`` so its commands can be built.
+
+    Some upstream modules (Kubernetes, etcd) cannot be ``go install``-ed directly because
+    their go.mod relies on ``replace`` directives, which only apply in the main module.
+    """
+    src = cache_dir() / "src" / name
+    if src.exists():
+        shutil.rmtree(src)
+    src.mkdir(parents=True)
+    _run(["go", "mod", "init", f"greenlang.local/build/{name.split('-')[0]}"], src)
+    _run(["go", "mod", "edit", f"-require={requirement}"], src)
+    body = "\n".join(f'\t_ "{path}"' for path in imports)
+    (src / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{body}\n)\n")
+    return src
+
+
+def _finish(tool: str, staging: Path) -> None:
+    target = tool_dir(tool)
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
+    (target / STAMP).write_text("ok\n")
+    print(f"built {tool} into {target}", flush=True)
+
+
+def _staging(tool: str) -> Path:
+    staging = tool_dir(tool).with_name(tool_dir(tool).name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def build_kubernetes() -> None:
+    version = versions.KUBERNETES
+    src = _consumer_module(
+        f"kubernetes-{version}",
+        f"k8s.io/kubernetes@{version}",
+        [f"k8s.io/kubernetes/cmd/{cmd}" for cmd in KUBERNETES_COMMANDS],
+    )
+    # k8s.io/kubernetes requires its staging modules at v0.0.0 with `replace => ./staging/...`;
+    # point each of them at its published tag instead. The list comes from upstream's go.mod.
+    info = json.loads(_run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@{version}"], src))
+    upstream_gomod = Path(info["GoMod"]).read_text()
+    staged = re.findall(r"^\s*(k8s\.io/[\w.\-/]+)\s+=>\s+\./staging/", upstream_gomod, re.MULTILINE)
+    if not staged:
+        raise RuntimeError(f"no staging replacements found in {info['GoMod']}")
+    for module in staged:
+        _run(["go", "mod", "edit", f"-replace={module}={module}@{versions.KUBERNETES_STAGING}"], src)
+    _run(["go", "mod", "tidy"], src)
+
+    minor = version.removeprefix("v1.").split(".")[0]
+    stamp_flags = []
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        stamp_flags += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor=1", f"-X {pkg}.gitMinor={minor}",
+                        f"-X {pkg}.gitTreeState=clean"]
+    staging = _staging("kubernetes")
+    _run(
+        ["go", "build", "-trimpath", "-tags=selinux,notest,grpcnotrace", "-ldflags", " ".join(["-s", "-w", *stamp_flags]),
+         "-o", str(staging) + "/", *[f"k8s.io/kubernetes/cmd/{cmd}" for cmd in KUBERNETES_COMMANDS]],
+        src,
+    )
+    _finish("kubernetes", staging)
+
+
+def build_etcd() -> None:
+    src = _consumer_module(f"etcd-{versions.ETCD}", f"go.etcd.io/etcd/server/v3@{versions.ETCD}",
+                           ["go.etcd.io/etcd/server/v3"])
+    _run(["go", "mod", "tidy"], src)
+    staging = _staging("etcd")
+    _run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(staging / "etcd"), "go.etcd.io/etcd/server/v3"], src)
+    _finish("etcd", staging)
+
+
+def _go_install(tool: str, package: str, version: str, binary: str) -> Path:
+    staging = _staging(tool)
+    env_bin = staging
+    print(f"+ go install {package}@{version}", flush=True)
+    subprocess.run(["go", "install", "-trimpath", "-ldflags", "-s -w", f"{package}@{version}"],
+                   env={**_go_env(), "GOBIN": str(env_bin)}, check=True, cwd=staging)
+    if not (staging / binary).exists():
+        raise RuntimeError(f"go install {package}@{version} produced no {binary}")
+    return staging
+
+
+def build_kwok() -> None:
+    staging = _go_install("kwok", "sigs.k8s.io/kwok/cmd/kwok", versions.KWOK, "kwok")
+    # kwok >= 0.8 ships no built-in stages: take the "fast" stage set the module defines
+    # (node initialisation, node leases, pods that become Ready at once).
+    moddir = Path(subprocess.run(["go", "env", "GOMODCACHE"], check=True, stdout=subprocess.PIPE, text=True,
+                                 env=_go_env()).stdout.strip()) / f"sigs.k8s.io/kwok@{versions.KWOK}"
+    stage_root = moddir / "kustomize" / "stage" / "fast"
+    resources = re.findall(r"^-\s+(\S+)\s*$", (stage_root / "kustomization.yaml").read_text(), re.MULTILINE)
+    fast = [p for r in resources for p in sorted((stage_root / r).glob("*.yaml")) if p.name != "kustomization.yaml"]
+    if not fast:
+        raise RuntimeError(f"no kwok stage files under {stage_root}")
+    (staging / "stages.yaml").write_text("\n---\n".join(p.read_text() for p in fast))
+    _finish("kwok", staging)
+
+
+def build_opa() -> None:
+    _finish("opa", _go_install("opa", "github.com/open-policy-agent/opa", versions.OPA, "opa"))
+
+
+def build_helm() -> None:
+    _finish("helm", _go_install("helm", "helm.sh/helm/v3/cmd/helm", versions.HELM, "helm"))
+
+
+BUILDERS = {
+    "etcd": build_etcd,
+    "kwok": build_kwok,
+    "kubernetes": build_kubernetes,
+    "opa": build_opa,
+    "helm": build_helm,
+}
+CONTROL_PLANE = ("etcd", "kwok", "kubernetes")
+
+
+def ensure(tools: tuple[str, ...] | list[str] = CONTROL_PLANE, force: bool = False) -> None:
+    """Build every tool that is not in the cache yet (all of them with ``force``)."""
+    if shutil.which("go") is None:
+        raise RuntimeError("the Go toolchain is needed to build the control plane: install Go (https://go.dev/doc/install)")
+    for tool in tools:
+        if force or not is_built(tool):
+            BUILDERS[tool]()
+
+
+def binary(tool: str, name: str | None = None) -> Path:
+    path = tool_dir(tool) / (name or tool)
+    if not is_built(tool):
+        raise FileNotFoundError(f"{tool} is not built yet; run `gl-dev build` (or `python -m gl_devenv build`)")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the local control-plane tools into the shared cache.")
+    parser.add_argument("tools", nargs="*", metavar="TOOL",
+                        help=f"tools to build, of {', '.join(BUILDERS)} (default: {' '.join(CONTROL_PLANE)})")
+    parser.add_argument("--force", action="store_true", help="rebuild even when the cache has them")
+    args = parser.parse_args(argv)
+    unknown = set(args.tools) - set(BUILDERS)
+    if unknown:
+        parser.error(f"unknown tool {', '.join(sorted(unknown))}; choose from {', '.join(BUILDERS)}")
+    ensure(args.tools or CONTROL_PLANE, force=args.force)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

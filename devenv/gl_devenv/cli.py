@@ -1,0 +1,111 @@
+"""`gl-dev`: run the registry locally on a real control plane built from Go modules.
+
+    gl-dev up        build what is missing, start the control plane, install the CRDs
+    gl-dev status    show which components run and where the kubeconfig is
+    gl-dev down      stop everything (etcd data stays; --purge removes it)
+    gl-dev build     only build the control-plane binaries into the shared cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from gl_devenv import build, cluster, crd_install
+
+EPILOG = """examples:
+  gl-dev up && export KUBECONFIG=$(gl-dev kubeconfig)
+  kubectl get greenlang
+  gl-dev down --purge
+"""
+
+
+def default_home() -> Path:
+    """State of the dev cluster: $GL_DEV_HOME, else .gl-dev in the current directory."""
+    return Path(os.environ.get("GL_DEV_HOME") or Path.cwd() / ".gl-dev")
+
+
+def _up(args: argparse.Namespace) -> int:
+    local = cluster.LocalCluster(args.home)
+    if local.is_running():
+        print(f"control plane already running at {local.server}", file=sys.stderr)
+    else:
+        print("starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok "
+              "(the first run builds them from Go modules, which takes a while)...", file=sys.stderr)
+        local.start(timeout=args.timeout)
+    crd_install.install(local)
+    print(f"ready: {local.server}; CRDs installed. Use it with:", file=sys.stderr)
+    print(f"export KUBECONFIG={local.kubeconfig}")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    cluster.LocalCluster(args.home).stop()
+    if args.purge and args.home.exists():
+        shutil.rmtree(args.home)
+        print(f"stopped and removed {args.home}", file=sys.stderr)
+    else:
+        print("stopped", file=sys.stderr)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    local = cluster.LocalCluster(args.home)
+    for name, state in local.status().items():
+        print(f"{name:24} {state}")
+    if local.is_running():
+        print(f"{'kubeconfig':24} {local.kubeconfig}")
+        return 0
+    return 1
+
+
+def _kubeconfig(args: argparse.Namespace) -> int:
+    print(cluster.LocalCluster(args.home).kubeconfig)
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    unknown = sorted(set(args.tools) - set(build.BUILDERS))
+    if unknown:
+        raise RuntimeError(f"unknown tool {', '.join(unknown)}; choose from {', '.join(build.BUILDERS)}")
+    build.ensure(args.tools or build.CONTROL_PLANE, force=args.force)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="gl-dev", description=__doc__.split("\n\n")[0], epilog=EPILOG,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    main.add_argument("--home", type=Path, default=default_home(),
+                      help="state directory of the dev cluster (default: $GL_DEV_HOME or ./.gl-dev)")
+    commands = main.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start the local control plane and install the CRDs")
+    up.add_argument("--timeout", type=float, default=300, help="seconds to wait for readiness once built")
+    up.set_defaults(run=_up)
+    down = commands.add_parser("down", help="stop the local control plane")
+    down.add_argument("--purge", action="store_true", help="also delete etcd data, certificates and logs")
+    down.set_defaults(run=_down)
+    commands.add_parser("status", help="show component status; exit 1 when not running").set_defaults(run=_status)
+    commands.add_parser("kubeconfig", help="print the admin kubeconfig path").set_defaults(run=_kubeconfig)
+    builder = commands.add_parser("build", help="build control-plane binaries into the shared cache")
+    builder.add_argument("tools", nargs="*", metavar="TOOL",
+                         help=f"of {', '.join(build.BUILDERS)} (default: {' '.join(build.CONTROL_PLANE)})")
+    builder.add_argument("--force", action="store_true", help="rebuild even when cached")
+    builder.set_defaults(run=_build)
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
+        print(f"gl-dev: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

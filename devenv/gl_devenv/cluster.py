@@ -1,0 +1,314 @@
+"""Start and stop a real Kubernetes control plane on loopback: etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler and kwok (which plays the kubelets of fake Nodes).
+
+The same code serves ``gl-dev up`` and the pytest fixtures. Everything lives in one
+state directory: certificates, etcd data, logs, pid files and an admin kubeconfig.
+Processes run in their own sessions, so ``gl-dev down`` from another shell stops them.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import yaml
+
+from gl_devenv import build, certs
+
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+NODE_NAME = "kwok-node-0"
+SERVICE_CIDR = "10.0.0.0/24"
+
+
+class ClusterError(RuntimeError):
+    """The control plane did not come up; the message points at the log to read."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Ports:
+    etcd_client: int
+    etcd_peer: int
+    apiserver: int
+    controller_manager: int
+    scheduler: int
+    kwok: int
+
+    @classmethod
+    def allocate(cls) -> Ports:
+        return cls(*(free_port() for _ in range(6)))
+
+
+class LocalCluster:
+    """A control plane whose state lives in ``workdir``."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = Path(workdir).resolve()
+        self.pki_dir = self.workdir / "pki"
+        self.log_dir = self.workdir / "logs"
+        self.run_dir = self.workdir / "run"
+        self.kubeconfig = self.workdir / "kubeconfig"
+        self.state_file = self.run_dir / "state.json"
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self, timeout: float = 180) -> None:
+        """Start every component (building them first if the cache lacks them) and wait until usable."""
+        if self.is_running():
+            return
+        self.stop()  # clear leftovers of a crashed run
+        build.ensure(build.CONTROL_PLANE)
+        for directory in (self.log_dir, self.run_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        pki = certs.ensure_pki(self.pki_dir)
+        ports = Ports.allocate()
+        self.state_file.write_text(json.dumps({"ports": ports.__dict__}))
+        deadline = time.monotonic() + timeout
+        try:
+            self._spawn("etcd", self._etcd_args(ports))
+            self._wait_http(f"http://127.0.0.1:{ports.etcd_client}/health", deadline, "etcd")
+            self._spawn("kube-apiserver", self._apiserver_args(ports, pki))
+            self._write_kubeconfig(self.kubeconfig, ports, pki.admin, pki)
+            self._wait_https(ports.apiserver, "/readyz", pki, deadline, "kube-apiserver")
+            component_kubeconfigs = {
+                name: self._write_kubeconfig(self.run_dir / f"{name}.kubeconfig", ports, pair, pki)
+                for name, pair in (("kube-controller-manager", pki.controller_manager),
+                                   ("kube-scheduler", pki.scheduler), ("kwok", pki.kwok))
+            }
+            self._spawn("kube-controller-manager",
+                        self._controller_manager_args(ports, pki, component_kubeconfigs["kube-controller-manager"]))
+            self._spawn("kube-scheduler", [
+                f"--kubeconfig={component_kubeconfigs['kube-scheduler']}",
+                f"--authentication-kubeconfig={component_kubeconfigs['kube-scheduler']}",
+                f"--authorization-kubeconfig={component_kubeconfigs['kube-scheduler']}",
+                "--bind-address=127.0.0.1", f"--secure-port={ports.scheduler}", "--leader-elect=false",
+            ])
+            self._spawn("kwok", [
+                f"--kubeconfig={component_kubeconfigs['kwok']}", "--manage-all-nodes=true",
+                f"--config={build.binary('kwok', 'stages.yaml')}",
+                f"--server-address=127.0.0.1:{ports.kwok}", "--node-ip=127.0.0.1",
+            ])
+            self._ensure_node()
+            self._wait_ready(deadline)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop all components, newest first; data and certificates stay for the next start."""
+        for name in reversed(COMPONENTS):
+            pid = self._pid(name)
+            if pid is None:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not _alive(pid):
+                    break
+                time.sleep(0.05)
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+            (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
+
+    def is_running(self) -> bool:
+        return all(self._pid(name) is not None and _alive(self._pid(name)) for name in COMPONENTS)  # type: ignore[arg-type]
+
+    def status(self) -> dict[str, str]:
+        result = {}
+        for name in COMPONENTS:
+            pid = self._pid(name)
+            result[name] = f"running (pid {pid})" if pid and _alive(pid) else "stopped"
+        return result
+
+    @property
+    def server(self) -> str:
+        ports = json.loads(self.state_file.read_text())["ports"]
+        return f"https://127.0.0.1:{ports['apiserver']}"
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(build.binary("kubernetes", "kubectl")), f"--kubeconfig={self.kubeconfig}", *args],
+                              input=input, capture_output=True, text=True, check=check)
+
+    # ------------------------------------------------------------ component flags
+
+    def _etcd_args(self, ports: Ports) -> list[str]:
+        client, peer = f"http://127.0.0.1:{ports.etcd_client}", f"http://127.0.0.1:{ports.etcd_peer}"
+        return [
+            "--name=greenlang", f"--data-dir={self.workdir / 'etcd'}",
+            f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=greenlang={peer}",
+            # A throwaway local cluster: durability on power loss is not worth the fsync latency.
+            "--unsafe-no-fsync", "--quota-backend-bytes=4294967296", "--log-level=warn",
+        ]
+
+    def _apiserver_args(self, ports: Ports, pki: certs.ClusterPki) -> list[str]:
+        return [
+            f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={ports.apiserver}",
+            f"--tls-cert-file={pki.apiserver.cert}", f"--tls-private-key-file={pki.apiserver.key}",
+            f"--client-ca-file={pki.ca.cert}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki.service_account.cert}",
+            f"--service-account-signing-key-file={pki.service_account.key}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=Node,RBAC", "--allow-privileged=true",
+            # No kubelet holds the kubernetes Service's endpoints here; don't publish loopback ones.
+            "--endpoint-reconciler-type=none",
+            # The aggregation layer (used by the registry's query API) forwards identity in
+            # these headers over mutual TLS with the front-proxy client certificate.
+            f"--requestheader-client-ca-file={pki.front_proxy_ca.cert}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki.front_proxy_client.cert}",
+            f"--proxy-client-key-file={pki.front_proxy_client.key}",
+        ]
+
+    def _controller_manager_args(self, ports: Ports, pki: certs.ClusterPki, kubeconfig: Path) -> list[str]:
+        return [
+            f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1", f"--secure-port={ports.controller_manager}", "--leader-elect=false",
+            "--controllers=*", f"--root-ca-file={pki.ca.cert}",
+            f"--service-account-private-key-file={pki.service_account.key}",
+            "--use-service-account-credentials=true",
+            f"--cluster-signing-cert-file={pki.ca.cert}", f"--cluster-signing-key-file={pki.ca.key}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+        ]
+
+    # ------------------------------------------------------------ helpers
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        executable = build.binary("etcd" if name == "etcd" else "kwok" if name == "kwok" else "kubernetes", name)
+        log = (self.log_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen([str(executable), *args], stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.workdir)
+        (self.run_dir / f"{name}.pid").write_text(str(process.pid))
+
+    def _pid(self, name: str) -> int | None:
+        try:
+            return int((self.run_dir / f"{name}.pid").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _log_tail(self, name: str, lines: int = 15) -> str:
+        path = self.log_dir / f"{name}.log"
+        text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
+        return f"last lines of {path}:\n" + "\n".join(text)
+
+    def _check_alive(self, name: str) -> None:
+        pid = self._pid(name)
+        if pid is None or not _alive(pid):
+            raise ClusterError(f"{name} exited during start-up; {self._log_tail(name)}")
+
+    def _wait_http(self, url: str, deadline: float, name: str) -> None:
+        while True:
+            self._check_alive(name)
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{name} did not become healthy at {url}; {self._log_tail(name)}")
+            time.sleep(0.2)
+
+    def _wait_https(self, port: int, path: str, pki: certs.ClusterPki, deadline: float, name: str) -> None:
+        context = ssl.create_default_context(cafile=str(pki.ca.cert))
+        context.load_cert_chain(str(pki.admin.cert), str(pki.admin.key))
+        url = f"https://127.0.0.1:{port}{path}"
+        while True:
+            self._check_alive(name)
+            with contextlib.suppress(OSError, urllib.error.HTTPError):
+                with urllib.request.urlopen(url, timeout=5, context=context) as response:
+                    if response.status == 200:
+                        return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{name} was not ready at {url}; {self._log_tail(name)}")
+            time.sleep(0.25)
+
+    def _write_kubeconfig(self, path: Path, ports: Ports, user: certs.Pair, pki: certs.ClusterPki) -> Path:
+        def b64(p: Path) -> str:
+            return base64.b64encode(p.read_bytes()).decode()
+
+        config = {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": "greenlang-local", "cluster": {
+                "server": f"https://127.0.0.1:{ports.apiserver}", "certificate-authority-data": b64(pki.ca.cert)}}],
+            "users": [{"name": "greenlang-admin", "user": {
+                "client-certificate-data": b64(user.cert), "client-key-data": b64(user.key)}}],
+            "contexts": [{"name": "greenlang-local", "context": {
+                "cluster": "greenlang-local", "user": "greenlang-admin", "namespace": "default"}}],
+            "current-context": "greenlang-local",
+        }
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path.chmod(0o600)
+        return path
+
+    def _ensure_node(self) -> None:
+        node = {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": NODE_NAME, "annotations": {"kwok.x-k8s.io/node": "fake"},
+                         "labels": {"type": "kwok", "kubernetes.io/hostname": NODE_NAME,
+                                    "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+            "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                       "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
+        }
+        self.kubectl("apply", "-f", "-", input=json.dumps(node))
+
+    def _wait_ready(self, deadline: float) -> None:
+        """Ready means a Pod can be scheduled and run: the node is Ready and `default` has its ServiceAccount."""
+        while True:
+            for name in COMPONENTS:
+                self._check_alive(name)
+            node = self.kubectl("get", "node", NODE_NAME, "-o",
+                                'jsonpath={.status.conditions[?(@.type=="Ready")].status}', check=False)
+            account = self.kubectl("get", "serviceaccount", "default", "-n", "default", "-o", "name", check=False)
+            if node.stdout.strip() == "True" and account.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"node {NODE_NAME} never became Ready; {self._log_tail('kwok')}")
+            time.sleep(0.3)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def running(workdir: Path, timeout: float = 180) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(workdir)
+    cluster.start(timeout=timeout)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -1,0 +1,14 @@
+"""Pinned versions of the control-plane tools the local cluster is built from.
+
+One place, so the build cache key, the README and the binaries never disagree.
+"""
+
+from __future__ import annotations
+
+KUBERNETES = "v1.36.3"
+# The staging modules (k8s.io/api, k8s.io/apiserver, ...) are tagged v0.<minor>.<patch>.
+KUBERNETES_STAGING = "v0." + KUBERNETES.removeprefix("v1.")
+ETCD = "v3.6.16"
+KWOK = "v0.8.0"
+OPA = "v1.22.3"
+HELM = "v3.22.0"

@@ -1,0 +1,65 @@
+"""Fixtures for end-to-end tests: a real Kubernetes API server, never a mock.
+
+By default the session starts the local control plane (etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler, kwok) from the binaries in the shared cache,
+building them first if needed. ``GL_E2E_CLUSTER=kind`` runs the same tests on a new kind
+cluster; ``GL_E2E_KUBECONFIG=path`` runs them on an existing cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from gl_devenv import cluster as local_cluster
+from gl_devenv import crd_install, external
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local_cluster.LocalCluster | external.ExternalCluster]:
+    mode = os.environ.get("GL_E2E_CLUSTER", "local")
+    workdir = tmp_path_factory.mktemp("cluster")
+    target: local_cluster.LocalCluster | external.ExternalCluster
+    if os.environ.get("GL_E2E_KUBECONFIG"):
+        target = external.ExternalCluster(Path(os.environ["GL_E2E_KUBECONFIG"]))
+    elif mode == "kind":
+        target = external.KindCluster(f"gl-e2e-{os.getpid()}", workdir / "kubeconfig")
+        target.start()
+    elif mode == "local":
+        target = local_cluster.LocalCluster(workdir)
+        target.start()
+    else:
+        raise pytest.UsageError(f"GL_E2E_CLUSTER={mode!r}: use local (default) or kind")
+    try:
+        crd_install.install(target)
+        yield target
+    finally:
+        target.stop()
+
+
+@pytest.fixture(scope="session")
+def api(cluster: local_cluster.LocalCluster | external.ExternalCluster) -> client.ApiClient:
+    return config.new_client_from_config(config_file=str(cluster.kubeconfig))
+
+
+@pytest.fixture
+def namespace(api: client.ApiClient) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (without waiting for it to go)."""
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"e2e": "true"})))
+    yield name
+    core.delete_namespace(name)
