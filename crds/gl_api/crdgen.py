@@ -156,6 +156,8 @@ def crd(kind: kinds.Kind) -> dict[str, Any]:
                 "storage": True,
                 "subresources": {"status": {}},
                 "additionalPrinterColumns": [c.to_crd() for c in kind.columns],
+                **({"selectableFields": [{"jsonPath": f} for f in kind.selectable_fields]}
+                   if kind.selectable_fields else {}),
                 "schema": {"openAPIV3Schema": root},
             }],
         },

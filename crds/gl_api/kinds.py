@@ -45,6 +45,7 @@ class Kind:
     status: type[BaseModel]
     description: str
     columns: tuple[PrinterColumn, ...] = field(default=())
+    selectable_fields: tuple[str, ...] = field(default=())
 
     @property
     def singular(self) -> str:
@@ -100,6 +101,7 @@ AGENT_VERSION = Kind(
         PrinterColumn("Image", ".spec.image", priority=1),
         AGE,
     ),
+    selectable_fields=(".spec.agent", ".spec.version"),
 )
 
 PROMOTION = Kind(

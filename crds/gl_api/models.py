@@ -294,8 +294,13 @@ class DeprecationRequest(Model):
 
 
 class Approval(Model):
-    user: str = Field(description="Authenticated user who approved (stamped from the request, not typed in).",
-                      max_length=SHORT)
+    """One approval. The API server admits it only in the approver's own name and only from a user
+    allowed the RBAC verb ``approve`` on promotions (see crds/admission_promotion-identity.yaml)."""
+
+    user: str = Field(description="The approving user; must be the user sending the request.", max_length=SHORT)
+    groups: list[Annotated[str, Field(max_length=SHORT)]] | None = Field(
+        None, max_length=64, description="The approver's groups; when given, must equal the request's groups. "
+                                         "The operator re-checks the approve verb with them.")
     at: datetime | None = Field(None, description="When the approval was given.")
     comment: str | None = Field(None, max_length=TEXT, description="Optional remark.")
 
@@ -324,6 +329,10 @@ class PromotionSpec(Model):
         cel("self.targetState != 'deprecated' || has(self.deprecation)",
             "spec.deprecation (replacement and optional sunsetAt) is required when targetState is deprecated",
             reason="FieldValueRequired"),
+        cel("!has(self.fastTrack) || self.targetState == 'certified'",
+            "spec.fastTrack applies only to targetState certified", reason="FieldValueForbidden"),
+        cel("has(self.fastTrack) == has(oldSelf.fastTrack) && (!has(self.fastTrack) || self.fastTrack == oldSelf.fastTrack)",
+            "spec.fastTrack is immutable; create a new Promotion", reason="FieldValueForbidden"),
     ]})
 
 

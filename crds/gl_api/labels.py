@@ -1,0 +1,16 @@
+"""Label and annotation keys the registry reads and writes, in one place."""
+
+from gl_api import GROUP
+
+STATE = f"{GROUP}/state"
+"""Label mirroring an AgentVersion's status.state (set by the operator)."""
+
+AGENT = f"{GROUP}/agent"
+"""Label naming the Agent of an AgentVersion (set by the operator), for selectors."""
+
+CREATED_BY = f"{GROUP}/created-by"
+"""Annotation: the authenticated user who created the object. For a Promotion this is the
+requester; the API server (ValidatingAdmissionPolicy) checks it against the request's user."""
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+OPERATOR_NAME = "greenlang-registry-operator"

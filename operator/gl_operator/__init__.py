@@ -1,0 +1,1 @@
+"""The registry operator: reconciles the AgentVersion lifecycle through Promotions (kopf)."""

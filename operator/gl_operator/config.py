@@ -1,0 +1,58 @@
+"""The operator's settings: promotion thresholds and timing, from one typed place.
+
+Defaults are the registry's policy (score 0.9, 1000 requests, error rate below 1%, 7 days of
+soak, sunset 90 days after deprecation). Override them with a YAML file (``--config`` or
+``$GL_OPERATOR_CONFIG``), for example::
+
+    promotion:
+      minEvaluationScore: 0.95
+      soakSeconds: 1209600   # 14 days
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+DAY = 86400
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class PromotionPolicy(_Settings):
+    min_evaluation_score: float = Field(0.9, ge=0, le=1, description="Lowest evaluation score for certified.")
+    min_requests: int = Field(1000, ge=0, description="Requests served while experimental before certified.")
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="Error rate must stay below this for certified.")
+    soak_seconds: float = Field(7 * DAY, ge=0, description="Time in experimental before certified.")
+    default_sunset_seconds: float = Field(90 * DAY, gt=0, description="Deprecation to retirement, by default.")
+
+    @property
+    def soak(self) -> timedelta:
+        return timedelta(seconds=self.soak_seconds)
+
+    @property
+    def default_sunset(self) -> timedelta:
+        return timedelta(seconds=self.default_sunset_seconds)
+
+
+class OperatorConfig(_Settings):
+    promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
+    resync_seconds: float = Field(15, gt=0, description="How often waiting Promotions, sunsets and Agent "
+                                                        "summaries are re-checked.")
+    service_account: str = Field("system:serviceaccount:greenlang-system:greenlang-registry-operator",
+                                 description="The operator's own identity, recorded in state history.")
+
+
+def load(path: str | Path | None = None) -> OperatorConfig:
+    source = path or os.environ.get("GL_OPERATOR_CONFIG")
+    if not source:
+        return OperatorConfig()
+    data = yaml.safe_load(Path(source).read_text()) or {}
+    return OperatorConfig.model_validate(data)

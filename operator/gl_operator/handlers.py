@@ -1,0 +1,98 @@
+"""kopf handlers: thin wiring from watch events to the reconcile functions.
+
+Every handler is idempotent and level-based (it re-reads the object), so kopf may run it
+again after a crash or a retry without harm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from gl_api import GROUP, VERSION, kinds
+from gl_api.lifecycle import State
+from gl_operator import agent_status, deprecation_notices, kube, metrics, promotions, publishing, resync
+
+log = logging.getLogger(__name__)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # kopf's bookkeeping goes into our own annotation domain, never into our status.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    # The operator posts its own Events for decisions; log lines are not Events.
+    settings.posting.enabled = False
+    # Re-establish watches regularly so a silently dropped connection costs minutes, not hours.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.execution.max_workers = 8
+
+
+@kopf.on.startup()
+async def start_resync(memo: kopf.Memo, **_: Any) -> None:
+    memo.resync_task = asyncio.create_task(resync.run_forever(memo.api, memo.config))
+
+
+@kopf.on.cleanup()
+async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
+    task = getattr(memo, "resync_task", None)
+    if task:
+        task.cancel()
+
+
+@kopf.on.resume(GROUP, VERSION, "agentversions")
+@kopf.on.create(GROUP, VERSION, "agentversions")
+@kopf.on.update(GROUP, VERSION, "agentversions")
+def agent_version_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    with metrics.RECONCILE.labels(kind="AgentVersion").time():
+        publishing.reconcile_version(memo.api, namespace, name)
+
+
+@kopf.on.event(GROUP, VERSION, "agentversions")
+def agent_version_event(body: kopf.Body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    """Versions come and go and results arrive in status: refresh what depends on them."""
+    spec, status = body.get("spec") or {}, body.get("status") or {}
+    if not spec.get("agent"):
+        return
+    agent_status.reconcile_agent(memo.api, namespace, spec["agent"])
+    ref = f"{spec['agent']}@{spec['version']}"
+    for promotion in kube.list_objects(memo.api, kinds.PROMOTION, namespace):
+        if promotion["spec"]["agentVersion"] == ref and \
+                (promotion.get("status") or {}).get("phase") not in promotions.TERMINAL:
+            promotions.reconcile_promotion(memo.api, memo.config, namespace, promotion["metadata"]["name"])
+    if status.get("state") in (State.deprecated.value, State.retired.value):
+        for deployment in deprecation_notices.deployments_using(memo.api, dict(body)):
+            meta = deployment["metadata"]
+            deprecation_notices.reconcile_deployment(memo.api, meta["namespace"], meta["name"])
+
+
+@kopf.on.resume(GROUP, VERSION, "promotions")
+@kopf.on.create(GROUP, VERSION, "promotions")
+@kopf.on.update(GROUP, VERSION, "promotions")
+def promotion_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    with metrics.RECONCILE.labels(kind="Promotion").time():
+        promotions.reconcile_promotion(memo.api, memo.config, namespace, name)
+
+
+@kopf.on.resume(GROUP, VERSION, "agents")
+@kopf.on.create(GROUP, VERSION, "agents")
+def agent_created(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    """Versions published before their Agent existed are accepted once it does."""
+    with metrics.RECONCILE.labels(kind="Agent").time():
+        for version in kube.list_objects(memo.api, kinds.AGENT_VERSION, namespace, field_selector=f"spec.agent={name}"):
+            if not (version.get("status") or {}).get("state"):
+                publishing.reconcile_version(memo.api, namespace, version["metadata"]["name"])
+        agent_status.reconcile_agent(memo.api, namespace, name)
+
+
+@kopf.on.resume(GROUP, VERSION, "agentdeployments")
+@kopf.on.create(GROUP, VERSION, "agentdeployments")
+@kopf.on.update(GROUP, VERSION, "agentdeployments")
+def agent_deployment_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    with metrics.RECONCILE.labels(kind="AgentDeployment").time():
+        deprecation_notices.reconcile_deployment(memo.api, namespace, name)

@@ -1,0 +1,69 @@
+"""The periodic safety net: re-check everything that waits on time or on other objects.
+
+Handlers react to changes at once; this loop catches what no watch event announces (a soak
+period ending, a sunset passing, an Agent created after its versions) and anything a failed
+handler left behind. It needs no finalizers and no per-object timers, and a restarted
+operator simply runs it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+from kubernetes import client
+
+from gl_api import conditions, kinds
+from gl_api.lifecycle import State
+from gl_operator import agent_status, deprecation_notices, kube, metrics, promotions, publishing, retirement
+from gl_operator.config import OperatorConfig
+
+log = logging.getLogger(__name__)
+
+
+def _safely(what: str, work: Callable[[], None]) -> None:
+    try:
+        work()
+    except Exception:  # one broken object must not stop the others
+        log.exception("resync of %s failed; retrying on the next pass", what)
+
+
+def resync_once(api: client.ApiClient, config: OperatorConfig) -> None:
+    versions = kube.list_objects(api, kinds.AGENT_VERSION)
+    by_state = Counter((v.get("status") or {}).get("state") for v in versions)
+    for state in State:
+        metrics.VERSIONS.labels(state=state.value).set(by_state.get(state.value, 0))
+    now = conditions.now()
+    for version in versions:
+        meta = version["metadata"]
+        if not (version.get("status") or {}).get("state"):
+            _safely(f"AgentVersion {meta['namespace']}/{meta['name']}",
+                    lambda: publishing.reconcile_version(api, meta["namespace"], meta["name"]))
+        elif retirement.due(version, now):
+            _safely(f"AgentVersion {meta['namespace']}/{meta['name']}",
+                    lambda: retirement.retire_if_due(api, config, meta["namespace"], meta["name"]))
+    for promotion in kube.list_objects(api, kinds.PROMOTION):
+        meta = promotion["metadata"]
+        if (promotion.get("status") or {}).get("phase") not in promotions.TERMINAL:
+            _safely(f"Promotion {meta['namespace']}/{meta['name']}",
+                    lambda: promotions.reconcile_promotion(api, config, meta["namespace"], meta["name"]))
+    for agent in kube.list_objects(api, kinds.AGENT):
+        meta = agent["metadata"]
+        _safely(f"Agent {meta['namespace']}/{meta['name']}",
+                lambda: agent_status.reconcile_agent(api, meta["namespace"], meta["name"]))
+    for deployment in kube.list_objects(api, kinds.AGENT_DEPLOYMENT):
+        meta = deployment["metadata"]
+        _safely(f"AgentDeployment {meta['namespace']}/{meta['name']}",
+                lambda: deprecation_notices.reconcile_deployment(api, meta["namespace"], meta["name"]))
+
+
+async def run_forever(api: client.ApiClient, config: OperatorConfig) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            await loop.run_in_executor(None, resync_once, api, config)
+        except Exception:
+            log.exception("resync pass failed")
+        await asyncio.sleep(config.resync_seconds)
