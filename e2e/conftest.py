@@ -18,6 +18,7 @@ from kubernetes import client, config
 
 from gl_devenv import cluster as local_cluster
 from gl_devenv import crd_install, external
+from e2e.operator_process import OperatorProcess
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -63,3 +64,18 @@ def namespace(api: client.ApiClient) -> Iterator[str]:
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"e2e": "true"})))
     yield name
     core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def operator_process(cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(Path(cluster.kubeconfig), tmp_path_factory.mktemp("operator"))
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def operator(operator_process: OperatorProcess) -> OperatorProcess:
+    """The operator, running (a test that stopped or crashed it leaves it to be restarted here)."""
+    if not operator_process.running():
+        operator_process.start()
+    return operator_process

@@ -158,12 +158,22 @@ def test_two_objects_cannot_claim_one_agent_version(cluster, namespace):
 
 def test_promotion_approvals_can_only_be_added(cluster, namespace):
     promotion = yaml.safe_load((REPO / "examples" / "promotion.yaml").read_text())
-    promotion["spec"]["approvals"] = [{"user": "carol@example.com", "comment": "looks good"}]
     assert _apply(cluster, namespace, promotion).returncode == 0
-    promotion["spec"]["approvals"] = [{"user": "mallory@example.com"}]
+    promotion["spec"]["approvals"] = [{"user": "admin", "comment": "looks good"}]  # the test runs as admin
+    assert _apply(cluster, namespace, promotion).returncode == 0
+    promotion["spec"]["approvals"] = [{"user": "admin", "comment": "changed my mind"}]
     result = _apply(cluster, namespace, promotion)
     assert result.returncode != 0
     assert "approvals can be added but never changed or removed" in result.stderr
+
+
+def test_requester_annotation_must_be_the_requesting_user(cluster, namespace):
+    promotion = yaml.safe_load((REPO / "examples" / "promotion.yaml").read_text())
+    promotion["metadata"]["annotations"] = {"registry.greenlang.ai/created-by": "somebody-else"}
+    result = _apply(cluster, namespace, promotion)
+    assert result.returncode != 0
+    assert 'metadata.annotations["registry.greenlang.ai/created-by"] must name the requesting user: set it to admin' \
+        in result.stderr
 
 
 def test_agentdeployment_needs_exactly_one_version_selector(cluster, namespace):

@@ -1,0 +1,71 @@
+"""The registry operator as a real process (`python -m gl_operator run`), for e2e tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from gl_devenv.cluster import free_port
+
+# Fast enough for tests, long enough that "fast track skips the soak" is observable.
+TEST_CONFIG = {"promotion": {"soakSeconds": 10}, "resyncSeconds": 1}
+
+
+class OperatorProcess:
+    def __init__(self, kubeconfig: Path, workdir: Path):
+        self.kubeconfig = kubeconfig
+        self.workdir = workdir
+        self.config = workdir / "operator.yaml"
+        self.config.write_text(yaml.safe_dump(TEST_CONFIG))
+        self.log = workdir / "operator.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.health_port = 0
+        self.metrics_port = 0
+
+    def start(self, env: dict[str, str] | None = None, wait: bool = True) -> None:
+        self.health_port, self.metrics_port = free_port(), free_port()
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gl_operator", "run", f"--kubeconfig={self.kubeconfig}",
+                 f"--config={self.config}", f"--health-address=127.0.0.1:{self.health_port}",
+                 f"--metrics-address=127.0.0.1:{self.metrics_port}", "--log-format=full"],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        if wait:
+            self.wait_healthy()
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"operator exited with {self.process.returncode}; see {self.log}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"operator not healthy after {timeout}s; see {self.log}")
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.running():
+            assert self.process is not None
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as reply:
+            return reply.read().decode()
