@@ -1,6 +1,6 @@
 """`gl-dev`: run the registry locally on a real control plane built from Go modules.
 
-    gl-dev up        build what is missing, start the control plane, install the CRDs
+    gl-dev up        build what is missing, start the control plane, install the CRDs, run the operator
     gl-dev status    show which components run and where the kubeconfig is
     gl-dev down      stop everything (etcd data stays; --purge removes it)
     gl-dev build     only build the control-plane binaries into the shared cache
@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gl_devenv import build, cluster, crd_install
+from gl_devenv import build, cluster, crd_install, registry_services
 
 EPILOG = """examples:
   gl-dev up && export KUBECONFIG=$(gl-dev kubeconfig)
@@ -38,13 +38,19 @@ def _up(args: argparse.Namespace) -> int:
               "(the first run builds them from Go modules, which takes a while)...", file=sys.stderr)
         local.start(timeout=args.timeout)
     crd_install.install(local)
-    print(f"ready: {local.server}; CRDs installed. Use it with:", file=sys.stderr)
+    running = ["CRDs installed"]
+    if not args.no_operator:
+        metrics = registry_services.start_operator(local)
+        running.append(f"operator running (metrics {metrics}, logs {local.log_dir}/gl-operator.log)")
+    print(f"ready: {local.server}; {'; '.join(running)}. Use it with:", file=sys.stderr)
     print(f"export KUBECONFIG={local.kubeconfig}")
     return 0
 
 
 def _down(args: argparse.Namespace) -> int:
-    cluster.LocalCluster(args.home).stop()
+    local = cluster.LocalCluster(args.home)
+    registry_services.stop_operator(local)
+    local.stop()
     if args.purge and args.home.exists():
         shutil.rmtree(args.home)
         print(f"stopped and removed {args.home}", file=sys.stderr)
@@ -57,6 +63,9 @@ def _status(args: argparse.Namespace) -> int:
     local = cluster.LocalCluster(args.home)
     for name, state in local.status().items():
         print(f"{name:24} {state}")
+    operator = registry_services.OPERATOR
+    pid = local.processes.pid(operator)
+    print(f"{operator:24} {f'running (pid {pid})' if local.processes.running(operator) else 'stopped'}")
     if local.is_running():
         print(f"{'kubeconfig':24} {local.kubeconfig}")
         return 0
@@ -82,7 +91,8 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("--home", type=Path, default=default_home(),
                       help="state directory of the dev cluster (default: $GL_DEV_HOME or ./.gl-dev)")
     commands = main.add_subparsers(dest="command", required=True)
-    up = commands.add_parser("up", help="start the local control plane and install the CRDs")
+    up = commands.add_parser("up", help="start the local control plane, install the CRDs, run the operator")
+    up.add_argument("--no-operator", action="store_true", help="leave the registry operator out")
     up.add_argument("--timeout", type=float, default=300, help="seconds to wait for readiness once built")
     up.set_defaults(run=_up)
     down = commands.add_parser("down", help="stop the local control plane")

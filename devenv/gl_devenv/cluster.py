@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -26,6 +24,7 @@ from typing import Iterator
 import yaml
 
 from gl_devenv import build, certs
+from gl_devenv.processes import Supervisor
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 NODE_NAME = "kwok-node-0"
@@ -66,6 +65,7 @@ class LocalCluster:
         self.run_dir = self.workdir / "run"
         self.kubeconfig = self.workdir / "kubeconfig"
         self.state_file = self.run_dir / "state.json"
+        self.processes = Supervisor(self.run_dir, self.log_dir)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -114,28 +114,16 @@ class LocalCluster:
     def stop(self) -> None:
         """Stop all components, newest first; data and certificates stay for the next start."""
         for name in reversed(COMPONENTS):
-            pid = self._pid(name)
-            if pid is None:
-                continue
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
-            for _ in range(100):
-                if not _alive(pid):
-                    break
-                time.sleep(0.05)
-            else:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-            (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
+            self.processes.stop(name)
 
     def is_running(self) -> bool:
-        return all(self._pid(name) is not None and _alive(self._pid(name)) for name in COMPONENTS)  # type: ignore[arg-type]
+        return all(self.processes.running(name) for name in COMPONENTS)
 
     def status(self) -> dict[str, str]:
         result = {}
         for name in COMPONENTS:
-            pid = self._pid(name)
-            result[name] = f"running (pid {pid})" if pid and _alive(pid) else "stopped"
+            pid = self.processes.pid(name)
+            result[name] = f"running (pid {pid})" if self.processes.running(name) else "stopped"
         return result
 
     @property
@@ -199,25 +187,13 @@ class LocalCluster:
 
     def _spawn(self, name: str, args: list[str]) -> None:
         executable = build.binary("etcd" if name == "etcd" else "kwok" if name == "kwok" else "kubernetes", name)
-        log = (self.log_dir / f"{name}.log").open("ab")
-        process = subprocess.Popen([str(executable), *args], stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.workdir)
-        (self.run_dir / f"{name}.pid").write_text(str(process.pid))
+        self.processes.spawn(name, [str(executable), *args], cwd=self.workdir)
 
-    def _pid(self, name: str) -> int | None:
-        try:
-            return int((self.run_dir / f"{name}.pid").read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def _log_tail(self, name: str, lines: int = 15) -> str:
-        path = self.log_dir / f"{name}.log"
-        text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
-        return f"last lines of {path}:\n" + "\n".join(text)
+    def _log_tail(self, name: str) -> str:
+        return self.processes.tail(name)
 
     def _check_alive(self, name: str) -> None:
-        pid = self._pid(name)
-        if pid is None or not _alive(pid):
+        if not self.processes.running(name):
             raise ClusterError(f"{name} exited during start-up; {self._log_tail(name)}")
 
     def _wait_http(self, url: str, deadline: float, name: str) -> None:
@@ -287,21 +263,6 @@ class LocalCluster:
             if time.monotonic() > deadline:
                 raise ClusterError(f"node {NODE_NAME} never became Ready; {self._log_tail('kwok')}")
             time.sleep(0.3)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours counts as gone.
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return False
-    return True
 
 
 @contextlib.contextmanager

@@ -1,0 +1,44 @@
+"""`gl-dev up` / `status` / `down`: the README's first command, run the way a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from gl_devenv import build
+
+GL_DEV = [sys.executable, "-m", "gl_devenv.cli"]
+
+
+def gl_dev(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*GL_DEV, "--home", str(home), *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def test_up_runs_the_registry_and_down_stops_it(tmp_path):
+    home = tmp_path / "dev"
+    try:
+        up = gl_dev(home, "up")
+        assert up.returncode == 0, up.stderr
+        assert up.stdout.strip() == f"export KUBECONFIG={home / 'kubeconfig'}"
+        assert "CRDs installed; operator running" in up.stderr
+
+        status = gl_dev(home, "status")
+        assert status.returncode == 0
+        assert all(f"{name}" in status.stdout for name in ("etcd", "kube-apiserver", "kwok", "gl-operator"))
+        assert "stopped" not in status.stdout
+
+        kubectl = [str(build.binary("kubernetes", "kubectl")), f"--kubeconfig={home / 'kubeconfig'}"]
+        crds = subprocess.run([*kubectl, "get", "crd", "-o", "name"], capture_output=True, text=True, check=True)
+        assert "customresourcedefinition.apiextensions.k8s.io/agentversions.registry.greenlang.ai" in crds.stdout
+
+        again = gl_dev(home, "up")  # idempotent: a second `up` finds everything running
+        assert again.returncode == 0 and "already running" in again.stderr
+    finally:
+        down = gl_dev(home, "down")
+    assert down.returncode == 0
+    stopped = gl_dev(home, "status")
+    assert stopped.returncode == 1
+    assert "running" not in stopped.stdout
