@@ -142,6 +142,11 @@ class AgentSpec(Model):
         json_schema_extra={"x-kubernetes-list-type": "set"})
     visibility: Visibility = Field(Visibility.tenant, description="tenant: visible inside the owning tenant only; "
                                                                   "public: certified versions are visible to all.")
+    data_regions: list[Annotated[str, Field(max_length=63, pattern=r"^[a-z0-9-]+$")]] | None = Field(
+        None, max_length=20, description="Regions where the agent processes or stores data, e.g. eu-central-1. "
+                                         "A tenant with data residency runs it only if its region is listed; "
+                                         "empty means the agent keeps no data outside the caller's cluster.",
+        json_schema_extra={"x-kubernetes-list-type": "set"})
 
 
 class VersionCounts(Model):
