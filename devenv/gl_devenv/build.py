@@ -179,6 +179,8 @@ BUILDERS = {
     "helm": build_helm,
 }
 CONTROL_PLANE = ("etcd", "kwok", "kubernetes")
+# What `gl-dev build` and the test suite need: the control plane and the policy engine.
+DEFAULT_TOOLS = (*CONTROL_PLANE, "opa")
 
 
 def ensure(tools: tuple[str, ...] | list[str] = CONTROL_PLANE, force: bool = False) -> None:
@@ -200,13 +202,13 @@ def binary(tool: str, name: str | None = None) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the local control-plane tools into the shared cache.")
     parser.add_argument("tools", nargs="*", metavar="TOOL",
-                        help=f"tools to build, of {', '.join(BUILDERS)} (default: {' '.join(CONTROL_PLANE)})")
+                        help=f"tools to build, of {', '.join(BUILDERS)} (default: {' '.join(DEFAULT_TOOLS)})")
     parser.add_argument("--force", action="store_true", help="rebuild even when the cache has them")
     args = parser.parse_args(argv)
     unknown = set(args.tools) - set(BUILDERS)
     if unknown:
         parser.error(f"unknown tool {', '.join(sorted(unknown))}; choose from {', '.join(BUILDERS)}")
-    ensure(args.tools or CONTROL_PLANE, force=args.force)
+    ensure(args.tools or DEFAULT_TOOLS, force=args.force)
     return 0
 
 

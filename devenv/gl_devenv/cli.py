@@ -81,7 +81,7 @@ def _build(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.tools) - set(build.BUILDERS))
     if unknown:
         raise RuntimeError(f"unknown tool {', '.join(unknown)}; choose from {', '.join(build.BUILDERS)}")
-    build.ensure(args.tools or build.CONTROL_PLANE, force=args.force)
+    build.ensure(args.tools or build.DEFAULT_TOOLS, force=args.force)
     return 0
 
 
@@ -102,7 +102,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("kubeconfig", help="print the admin kubeconfig path").set_defaults(run=_kubeconfig)
     builder = commands.add_parser("build", help="build control-plane binaries into the shared cache")
     builder.add_argument("tools", nargs="*", metavar="TOOL",
-                         help=f"of {', '.join(build.BUILDERS)} (default: {' '.join(build.CONTROL_PLANE)})")
+                         help=f"of {', '.join(build.BUILDERS)} (default: {' '.join(build.DEFAULT_TOOLS)})")
     builder.add_argument("--force", action="store_true", help="rebuild even when cached")
     builder.set_defaults(run=_build)
     return main

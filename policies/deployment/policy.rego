@@ -85,7 +85,7 @@ deny contains msg if {
 	not kept_deprecated
 	msg := sprintf(
 		"agent %s is %s; tenant %s allows only %s versions in %s (TenantPolicy %s, environments[%s].allowedStates)",
-		[ref, state, tenant_name, concat(" or ", allowed), env.name, tenant_name, env.name],
+		[ref, state, tenant_name, lib.join(" or ", allowed), env.name, tenant_name, env.name],
 	)
 }
 
@@ -131,7 +131,7 @@ deny contains msg if {
 	not region in regions
 	msg := sprintf(
 		"agent %s processes data in %s but tenant %s requires data residency in %s (TenantPolicy %s, spec.dataResidency.region)",
-		[input.agent.metadata.name, concat(", ", regions), tenant_name, region, tenant_name],
+		[input.agent.metadata.name, lib.join(", ", regions), tenant_name, region, tenant_name],
 	)
 }
 

@@ -20,6 +20,11 @@ default_allowed_states := {
 
 ref(version) := sprintf("%s@%s", [version.spec.agent, version.spec.version])
 
+# concat for use inside sprintf: the embedded interpreter (rego-cpp in regopy 1.5) quotes a
+# fresh concat result that is formatted by a multi-argument sprintf; trim_space yields a plain
+# string in both engines.
+join(separator, items) := trim_space(concat(separator, items))
+
 matches(patterns, agent) if {
 	some pattern in patterns
 	glob.match(pattern, [], agent.metadata.name)

@@ -27,3 +27,5 @@ test_roles_from_user_and_group if {
 	lib.roles(tenant, {"username": "alice", "groups": []}) == {"developer"}
 	lib.roles(tenant, {"username": "bob", "groups": ["abc-admins"]}) == {"tenant_admin"}
 }
+
+test_join if lib.join(", ", ["a", "b"]) == "a, b"

@@ -26,7 +26,7 @@ deny contains msg if {
 		"Promotion %s: %s is %s and cannot move to %s; allowed from %s: %s (rule promotion.transition)",
 		[
 			promotion.metadata.name, promotion.spec.agentVersion, current, promotion.spec.targetState,
-			current, concat(", ", lib.transitions[current]),
+			current, lib.join(", ", lib.transitions[current]),
 		],
 	)
 }
@@ -54,8 +54,8 @@ deny contains msg if {
 	msg := sprintf(
 		"Promotion %s: %s may not fast-track; it needs a tenant role of %s (has: %s) (TenantPolicy members, rule promotion.fast_track_role)",
 		[
-			promotion.metadata.name, input.user.username, concat(", ", sort(fast_track_roles)),
-			concat(", ", sort(requester_roles)),
+			promotion.metadata.name, input.user.username, lib.join(", ", sort(fast_track_roles)),
+			lib.join(", ", sort(requester_roles)),
 		],
 	)
 }

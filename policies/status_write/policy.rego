@@ -15,8 +15,13 @@ old_status := object.get(input.oldObject, "status", {})
 new_status := object.get(input.object, "status", {})
 
 changed contains field if {
-	some field in ({k | some k, _ in old_status} | {k | some k, _ in new_status})
-	object.get(old_status, field, null) != object.get(new_status, field, null)
+	some field, value in new_status
+	object.get(old_status, field, null) != value
+}
+
+changed contains field if {
+	some field, value in old_status
+	object.get(new_status, field, null) != value
 }
 
 deny contains msg if {
@@ -38,4 +43,14 @@ deny contains msg if {
 		"status of %s %s is written only by the registry operator (rule status_write.operator_only)",
 		[input.kind, input.object.metadata.name],
 	)
+}
+
+warn contains msg if {
+	not by_operator
+	some field in changed
+	field in reporter_fields
+	object.get(old_status, field, null) != null
+	msg := sprintf("status.%s of %s %s replaces an earlier result; the history keeps only the latest", [
+		field, input.kind, input.object.metadata.name,
+	])
 }

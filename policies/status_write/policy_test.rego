@@ -20,3 +20,9 @@ test_user_cannot_touch_promotion_status if {
 	some msg in status_write.deny with input as write("mallory", "Promotion", {"phase": "Succeeded"})
 	contains(msg, "status of Promotion")
 }
+
+test_overwriting_a_result_warns if {
+	previous := object.union(write("ci-bot", "AgentVersion", {"state": "draft", "evaluation": {"passed": true}}), {"oldObject": {"status": {"state": "draft", "evaluation": {"passed": false}}}})
+	some msg in status_write.warn with input as previous
+	contains(msg, "status.evaluation of AgentVersion cbam-2.3.1 replaces an earlier result")
+}

@@ -1,0 +1,135 @@
+"""The Rego policies: `opa test` passes, and the OPA server and regopy decide every case alike."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+
+import pytest
+import yaml
+
+from e2e.conftest import REPO
+from gl_devenv import build, opa_server
+from gl_devenv.processes import Supervisor
+from gl_webhooks import engines
+
+POLICIES = REPO / "policies"
+
+
+def _opa(*args: str) -> subprocess.CompletedProcess[str]:
+    build.ensure(["opa"])
+    return subprocess.run([str(build.binary("opa")), *args], capture_output=True, text=True)
+
+
+def test_opa_test_passes():
+    result = _opa("test", str(POLICIES), "-v")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout
+    assert "PASS:" in result.stdout
+
+
+def test_policies_are_strict_v1_and_formatted():
+    assert _opa("check", "--strict", str(POLICIES)).returncode == 0
+    unformatted = _opa("fmt", "--list", str(POLICIES))
+    assert unformatted.stdout.strip() == "", f"run `opa fmt -w policies`: {unformatted.stdout}"
+
+
+def test_every_decision_defines_deny_and_warn():
+    for decision in engines.DECISIONS:
+        text = (POLICIES / decision / "policy.rego").read_text()
+        assert "deny contains" in text and "warn contains" in text, decision
+        assert (POLICIES / decision / "policy_test.rego").exists()
+
+
+@pytest.fixture(scope="module")
+def both_engines(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("opa")
+    supervisor = Supervisor(workdir / "run", workdir / "logs")
+    url = opa_server.start(supervisor, POLICIES, cwd=workdir)
+    yield [engines.RegoEngine(), engines.OpaServerEngine(url)]
+    supervisor.stop(opa_server.NAME)
+
+
+def _examples() -> dict[str, dict]:
+    docs = {}
+    for path in sorted((REPO / "examples").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            docs[doc["kind"]] = doc
+    return docs
+
+
+def _cases() -> list[tuple[str, str, dict, list[str], list[str]]]:
+    ex = _examples()
+    agent, version, tenant = ex["Agent"], copy.deepcopy(ex["AgentVersion"]), ex["TenantPolicy"]
+    version["metadata"]["namespace"] = "climate-team"
+    promotion = copy.deepcopy(ex["Promotion"])
+    promotion["metadata"]["namespace"] = "climate-team"
+    deployment = copy.deepcopy(ex["AgentDeployment"])
+    user = {"username": "alice@abc.example.com", "groups": ["system:authenticated"]}
+
+    def versioned(state, **status):
+        v = copy.deepcopy(version)
+        v["status"] = {"state": state, **status}
+        return v
+
+    def deploy(namespace, state, **extra):
+        d = copy.deepcopy(deployment)
+        d["metadata"]["namespace"] = namespace
+        return {"operation": "CREATE", "user": user, "object": d, "agent": agent, "version": versioned(state),
+                "versionChanged": True, "tenant": tenant, "usage": {"deployments": 0}, **extra}
+
+    bare = copy.deepcopy(version)
+    del bare["spec"]["artifact"], bare["spec"]["image"]
+    return [
+        ("publish ok", "publish", {"operation": "CREATE", "user": user, "object": version, "agent": agent,
+                                   "tenants": [tenant]}, [], []),
+        ("publish without agent or digests", "publish", {"operation": "CREATE", "user": user, "object": bare,
+                                                         "agent": None, "tenants": []},
+         ["rule publish.agent_exists", "rule publish.artifact_digest", "rule publish.image_digest"],
+         ["no TenantPolicy covers"]),
+        ("promotion ok", "promotion", {"operation": "CREATE", "user": user, "object": promotion,
+                                       "version": versioned("draft"), "tenants": [tenant]}, [], []),
+        ("promotion skipping a state", "promotion",
+         {"operation": "CREATE", "user": user, "object": {**promotion, "spec": {**promotion["spec"],
+                                                                                "targetState": "certified"}},
+          "version": versioned("draft"), "tenants": [tenant]}, ["allowed from draft: experimental"], []),
+        ("fast track by a developer", "promotion",
+         {"operation": "CREATE", "user": user, "version": versioned("experimental"), "tenants": [tenant],
+          "object": {**promotion, "spec": {**promotion["spec"], "targetState": "certified",
+                                           "fastTrack": {"justification": "CVE", "incident": "INC-1"}}}},
+         ["may not fast-track"], []),
+        ("certified in production", "deployment", deploy("customer-abc-123-prod", "certified"), [], []),
+        ("experimental in production", "deployment", deploy("customer-abc-123-prod", "experimental"),
+         ["is experimental; tenant customer-abc-123 allows only certified versions in production"], []),
+        ("experimental in staging", "deployment", deploy("customer-abc-123-staging", "experimental"), [],
+         ["fine for staging"]),
+        ("quota reached", "deployment", deploy("customer-abc-123-prod", "certified", usage={"deployments": 20}),
+         ["spec.quotas.maxDeployments"], []),
+        ("outside any tenant", "deployment", deploy("elsewhere", "certified", tenant=None),
+         ["rule deployment.tenant_environment"], []),
+        ("user writes state", "status_write",
+         {"user": user, "operator": "system:serviceaccount:greenlang-system:greenlang-registry-operator",
+          "kind": "AgentVersion", "oldObject": versioned("draft"), "object": versioned("certified")},
+         ["can only be changed by the registry operator"], []),
+        ("evaluator writes results", "status_write",
+         {"user": user, "operator": "op", "kind": "AgentVersion", "oldObject": versioned("draft"),
+          "object": versioned("draft", evaluation={"passed": True})}, [], []),
+        ("self approval", "approval", {"user": user, "requester": user["username"],
+                                       "added": [{"user": user["username"]}], "subjectAccessReview": {"allowed": True}},
+         ["rule approval.four_eyes"], []),
+        ("forged approval", "approval", {"user": user, "requester": "bob", "added": [{"user": "carol"}],
+                                         "subjectAccessReview": {"allowed": False}},
+         ["approval in the name of carol refused", "rule approval.verb"], []),
+    ]
+
+
+@pytest.mark.parametrize("name, decision, data, denies, warns", _cases(), ids=[c[0] for c in _cases()])
+def test_opa_server_and_regopy_decide_alike(both_engines, name, decision, data, denies, warns):
+    verdicts = [engine.decide(decision, data) for engine in both_engines]
+    assert verdicts[0] == verdicts[1], f"{name}: regopy {verdicts[0]} != OPA {verdicts[1]}"
+    verdict = verdicts[0]
+    assert len(verdict.deny) == len(denies) if not denies else all(
+        any(fragment in message for message in verdict.deny) for fragment in denies), verdict
+    assert all(any(fragment in message for message in verdict.warn) for fragment in warns), verdict
+    if not denies:
+        assert verdict.deny == []

@@ -1,0 +1,1 @@
+"""Admission webhooks that ask OPA (the Rego policies in policies/) for governance decisions."""
