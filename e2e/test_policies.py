@@ -78,6 +78,9 @@ def _cases() -> list[tuple[str, str, dict, list[str], list[str]]]:
         return {"operation": "CREATE", "user": user, "object": d, "agent": agent, "version": versioned(state),
                 "versionChanged": True, "tenant": tenant, "usage": {"deployments": 0}, **extra}
 
+    quoted = copy.deepcopy(promotion)
+    quoted["spec"]["reason"] = 'rollout "phase 2" approved; see \\\\wiki'
+    quoted["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": '{"kind":"Promotion"}'}
     bare = copy.deepcopy(version)
     del bare["spec"]["artifact"], bare["spec"]["image"]
     return [
@@ -89,6 +92,9 @@ def _cases() -> list[tuple[str, str, dict, list[str], list[str]]]:
          ["no TenantPolicy covers"]),
         ("promotion ok", "promotion", {"operation": "CREATE", "user": user, "object": promotion,
                                        "version": versioned("draft"), "tenants": [tenant]}, [], []),
+        ("quotes in user text", "promotion", {"operation": "CREATE", "user": user, "object": quoted,
+                                              "version": versioned("retired"), "tenants": [tenant]},
+         ["cannot move to experimental"], []),
         ("promotion skipping a state", "promotion",
          {"operation": "CREATE", "user": user, "object": {**promotion, "spec": {**promotion["spec"],
                                                                                 "targetState": "certified"}},

@@ -64,3 +64,37 @@ class Version:
 
 def is_valid(text: str) -> bool:
     return bool(_VERSION_RE.match(text))
+
+
+_COMPARATOR = re.compile(r"^(>=|<=|>|<|=)?(.+)$")
+
+
+def satisfies(version: Version, version_range: str) -> bool:
+    """Whether ``version`` meets every space-separated comparator, e.g. ``>=2.3.0 <3.0.0``.
+
+    Pre-releases match only when a comparator names a pre-release of the same major.minor.patch
+    (as npm does), so ``>=2.3.0`` never silently picks ``3.0.0-rc.1``.
+    """
+    comparators = version_range.split()
+    if not comparators:
+        raise InvalidVersion("an empty version range matches nothing; write e.g. '>=2.3.0 <3.0.0'")
+    prerelease_allowed = not version.is_prerelease
+    for comparator in comparators:
+        match = _COMPARATOR.match(comparator)
+        operator, bound_text = (match.group(1) or "="), match.group(2)  # type: ignore[union-attr]
+        bound = Version.parse(bound_text)
+        if bound.is_prerelease and (bound.major, bound.minor, bound.patch) == (version.major, version.minor,
+                                                                               version.patch):
+            prerelease_allowed = True
+        if not {"=": version == bound, ">": version > bound, ">=": version >= bound,
+                "<": version < bound, "<=": version <= bound}[operator]:
+            return False
+    return prerelease_allowed
+
+
+def highest(candidates: list[str], version_range: str | None = None) -> str | None:
+    """The highest of ``candidates`` (version strings), optionally within ``version_range``."""
+    parsed = [Version.parse(c) for c in candidates if is_valid(c)]
+    if version_range:
+        parsed = [v for v in parsed if satisfies(v, version_range)]
+    return str(max(parsed)) if parsed else None

@@ -2,27 +2,65 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
+from gl_devenv import certs
 from gl_devenv.cluster import ClusterError, LocalCluster, free_port
 
 OPERATOR = "gl-operator"
 
 
-def start_operator(cluster: LocalCluster, timeout: float = 60) -> str:
-    """Run `gl-operator` against the cluster in the background; returns its metrics URL."""
+def webhook_tls(pki_dir: Path) -> tuple[certs.Pair, certs.Pair]:
+    """A CA and a serving certificate for webhooks on 127.0.0.1 (the CA goes into caBundle)."""
+    ca = certs.ensure_ca(pki_dir, "webhook-ca", "greenlang-webhook-ca")
+    return ca, certs.ensure_leaf(pki_dir, "webhook", ca, "greenlang-registry-webhook", server=True,
+                                 dns=("localhost",), ips=("127.0.0.1",))
+
+
+def webhook_args(pki_dir: Path, port: int, opa_url: str | None) -> list[str]:
+    _, serving = webhook_tls(pki_dir)
+    args = [f"--webhook-address=127.0.0.1:{port}", f"--webhook-cert={serving.cert}", f"--webhook-key={serving.key}"]
+    return args + ([f"--opa-url={opa_url}"] if opa_url else [])
+
+
+def install_webhooks(cluster: object, pki_dir: Path, port: int) -> None:
+    """Register the webhooks served on 127.0.0.1:port with the API server."""
+    from gl_webhooks import configuration
+
+    ca, _ = webhook_tls(pki_dir)
+    objects = configuration.render(f"https://127.0.0.1:{port}", ca.cert.read_bytes())
+    result = cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",  # type: ignore[attr-defined]
+                                                                  "items": objects}), check=False)
+    if result.returncode != 0:
+        raise ClusterError(f"registering the webhooks failed: {result.stderr.strip()}")
+
+
+def uninstall_webhooks(cluster: object) -> None:
+    from gl_webhooks import configuration
+
+    for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
+        cluster.kubectl("delete", kind, configuration.NAME, "--ignore-not-found", check=False)  # type: ignore[attr-defined]
+
+
+def start_operator(cluster: LocalCluster, timeout: float = 60, webhooks: bool = True,
+                   opa_url: str | None = None) -> str:
+    """Run `gl-operator` (with its admission webhooks) against the cluster in the background."""
     processes = cluster.processes
     ports_file = cluster.run_dir / f"{OPERATOR}.ports"
     if processes.running(OPERATOR):
-        health, metrics = ports_file.read_text().split()
+        health, metrics, _ = ports_file.read_text().split()
         return f"http://127.0.0.1:{metrics}/metrics"
-    health, metrics = free_port(), free_port()
-    ports_file.write_text(f"{health} {metrics}")
-    processes.spawn(OPERATOR, [sys.executable, "-m", "gl_operator", "run", f"--kubeconfig={cluster.kubeconfig}",
-                               f"--health-address=127.0.0.1:{health}", f"--metrics-address=127.0.0.1:{metrics}"],
-                    cwd=cluster.workdir)
+    health, metrics, webhook = free_port(), free_port(), free_port()
+    ports_file.write_text(f"{health} {metrics} {webhook}")
+    argv = [sys.executable, "-m", "gl_operator", "run", f"--kubeconfig={cluster.kubeconfig}",
+            f"--health-address=127.0.0.1:{health}", f"--metrics-address=127.0.0.1:{metrics}"]
+    if webhooks:
+        argv += webhook_args(cluster.pki_dir, webhook, opa_url)
+    processes.spawn(OPERATOR, argv, cwd=cluster.workdir)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not processes.running(OPERATOR):
@@ -30,6 +68,8 @@ def start_operator(cluster: LocalCluster, timeout: float = 60) -> str:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=1) as reply:
                 if reply.status == 200:
+                    if webhooks:
+                        install_webhooks(cluster, cluster.pki_dir, webhook)
                     return f"http://127.0.0.1:{metrics}/metrics"
         except OSError:
             time.sleep(0.3)
@@ -37,4 +77,7 @@ def start_operator(cluster: LocalCluster, timeout: float = 60) -> str:
 
 
 def stop_operator(cluster: LocalCluster) -> None:
+    """Stop the operator; its webhooks are unregistered first, or every later request would fail closed."""
+    if cluster.is_running():
+        uninstall_webhooks(cluster)
     cluster.processes.stop(OPERATOR, grace=15)

@@ -18,6 +18,7 @@ EPILOG = """examples:
   gl-operator run                                   # current kubeconfig context, all namespaces
   gl-operator run --kubeconfig .gl-dev/kubeconfig --metrics-address 127.0.0.1:9090
   gl-operator run --namespace climate-team --log-format json
+  gl-operator run --webhook-address 0.0.0.0:9443 --webhook-cert tls.crt --webhook-key tls.key --opa-url http://opa:8181
 """
 
 
@@ -52,12 +53,35 @@ def _login_with(api: client.ApiClient) -> Any:
     return login
 
 
+def _serve_webhooks(args: argparse.Namespace) -> Any:
+    """Serve the admission webhooks from this process (kopf's admission support) over TLS."""
+    import gl_webhooks.admission  # noqa: F401  (registers the admission handlers)
+
+    host, port = _address(args.webhook_address)
+
+    @kopf.on.startup()
+    def webhook_server(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.admission.server = kopf.WebhookServer(addr=host, port=port, certfile=args.webhook_cert,
+                                                       pkeyfile=args.webhook_key)
+
+    return webhook_server
+
+
 def run(args: argparse.Namespace) -> int:
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()])
     settings = operator_config.load(args.config)
     api = api_client(args.kubeconfig, args.context)
     _login_with(api)
     import gl_operator.handlers  # noqa: F401  (registers the handlers)
+
+    engine = None
+    if args.webhook_address:
+        if not (args.webhook_cert and args.webhook_key):
+            raise SystemExit("gl-operator: --webhook-address needs --webhook-cert and --webhook-key (TLS is required)")
+        from gl_webhooks import engines
+
+        engine = engines.from_url(args.opa_url)
+        _serve_webhooks(args)
 
     prometheus_client.disable_created_metrics()
     if args.metrics_address != "off":
@@ -71,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         clusterwide=not args.namespace,
         namespaces=args.namespace or (),
         liveness_endpoint=f"http://{health_host}:{health_port}/healthz",
-        memo=kopf.Memo(api=api, config=settings),
+        memo=kopf.Memo(api=api, config=settings, engine=engine),
     )
     return 0
 
@@ -92,6 +116,13 @@ def parser() -> argparse.ArgumentParser:
                         help="host:port for Prometheus metrics, or 'off' (default: %(default)s)")
     runner.add_argument("--health-address", default="0.0.0.0:8080",
                         help="host:port serving /healthz for probes (default: %(default)s)")
+    runner.add_argument("--webhook-address", help="host:port to serve the admission webhooks on (TLS); "
+                                                   "default: no webhooks")
+    runner.add_argument("--webhook-cert", help="PEM serving certificate for the webhooks")
+    runner.add_argument("--webhook-key", help="PEM private key of --webhook-cert")
+    runner.add_argument("--opa-url", default=os.environ.get("GL_OPA_URL"),
+                        help="OPA server to ask, e.g. http://opa:8181 (default: $GL_OPA_URL, else the embedded "
+                             "regopy interpreter)")
     runner.add_argument("--log-format", choices=["full", "plain", "json"], default="json",
                         help="log format (default: %(default)s, structured)")
     runner.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -24,3 +24,21 @@ def test_precedence_follows_semver_2_section_11():
     assert sorted(reversed(parsed)) == parsed
     assert max(parsed) == Version.parse("2.0.0")
     assert Version.parse("1.0.0-rc.1").is_prerelease and not Version.parse("1.0.0").is_prerelease
+
+
+@pytest.mark.parametrize("version, version_range, expected", [
+    ("2.4.0", ">=2.3.0 <3.0.0", True),
+    ("3.0.0", ">=2.3.0 <3.0.0", False),
+    ("2.3.0", ">2.3.0", False),
+    ("2.3.1", "2.3.1", True),
+    ("3.0.0-rc.1", ">=2.3.0", False),
+    ("3.0.0-rc.2", ">=3.0.0-rc.1", True),
+])
+def test_ranges(version, version_range, expected):
+    assert semver.satisfies(Version.parse(version), version_range) is expected
+
+
+def test_highest_within_a_range():
+    assert semver.highest(["2.3.1", "2.10.0", "3.0.0", "3.1.0-rc.1"], ">=2.0.0 <3.0.0") == "2.10.0"
+    assert semver.highest(["2.3.1", "2.10.0"]) == "2.10.0"
+    assert semver.highest([], ">=1.0.0") is None

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 POLICY_DIR = Path(__file__).resolve().parent.parent.parent / "policies"
-DECISIONS = ("publish", "promotion", "deployment", "status_write", "approval")
+DECISIONS = ("publish", "promotion", "deployment", "status_write", "approval", "images")
 
 
 @dataclass(frozen=True)
@@ -69,13 +69,15 @@ class RegoEngine:
     def decide(self, decision: str, data: dict[str, Any]) -> Verdict:
         from regopy import Input, RegoError
 
-        # The whole package document: asking for a rule a package lacks aborts rego-cpp (regopy 1.5).
-        query = f"result := data.{package(decision)}"
+        # Only deny and warn, which every decision defines: regopy 1.5 aborts the process on a query
+        # for an undefined rule, and writes strings taken from the input without escaping quotes, so
+        # a whole-document query (which echoes the input) would not parse.
+        query = f'result := {{"deny": data.{package(decision)}.deny, "warn": data.{package(decision)}.warn}}'
         with self._lock:
             try:
                 self._interpreter.set_input(Input(data))
                 output = self._interpreter.query(query)
-            except RegoError as error:
+            except (RegoError, ValueError) as error:  # ValueError: regopy could not parse its own output
                 raise PolicyError(f"policy {decision} failed in regopy: {error}") from error
         if not output.ok():
             raise PolicyError(f"policy {decision} failed in regopy: {output}")
