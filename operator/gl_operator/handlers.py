@@ -12,9 +12,10 @@ from typing import Any
 
 import kopf
 
-from gl_api import GROUP, VERSION, kinds
+from gl_api import GROUP, VERSION, conditions, kinds
 from gl_api.lifecycle import State
-from gl_operator import agent_status, deprecation_notices, kube, metrics, promotions, publishing, resync
+from gl_operator import (agent_status, deprecation_notices, events, kube, metrics, promotions, publishing, resync,
+                         tenant_provisioning)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix=GROUP, key="last-handled-configuration")
     # The operator posts its own Events for decisions; log lines are not Events.
     settings.posting.enabled = False
+    # Only TenantPolicies carry it: their deletion waits until no AgentDeployment runs in them.
+    settings.persistence.finalizer = f"{GROUP}/tenant-protection"
     # Re-establish watches regularly so a silently dropped connection costs minutes, not hours.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -96,3 +99,23 @@ def agent_created(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
 def agent_deployment_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     with metrics.RECONCILE.labels(kind="AgentDeployment").time():
         deprecation_notices.reconcile_deployment(memo.api, namespace, name)
+
+
+@kopf.on.resume(GROUP, VERSION, "tenantpolicies")
+@kopf.on.create(GROUP, VERSION, "tenantpolicies")
+@kopf.on.update(GROUP, VERSION, "tenantpolicies")
+def tenant_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
+    with metrics.RECONCILE.labels(kind="TenantPolicy").time():
+        tenant_provisioning.reconcile_tenant(memo.api, name)
+
+
+@kopf.on.delete(GROUP, VERSION, "tenantpolicies")
+def tenant_deleted(name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    blocker = tenant_provisioning.deletion_blockers(memo.api, name)
+    if blocker:
+        tenant = dict(body)
+        status = tenant.get("status") or {}
+        kube.patch_status(memo.api, kinds.TENANT_POLICY, tenant, {"conditions": conditions.set_condition(
+            status.get("conditions"), "Ready", False, "DeletionBlocked", blocker, tenant["metadata"].get("generation"))})
+        events.record(memo.api, tenant, events.WARNING, "DeletionBlocked", blocker)
+        raise kopf.TemporaryError(blocker, delay=5)

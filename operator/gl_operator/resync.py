@@ -17,7 +17,8 @@ from kubernetes import client
 
 from gl_api import conditions, kinds
 from gl_api.lifecycle import State
-from gl_operator import agent_status, deprecation_notices, kube, metrics, promotions, publishing, retirement
+from gl_operator import (agent_status, deprecation_notices, kube, metrics, promotions, publishing, retirement,
+                         tenant_provisioning)
 from gl_operator.config import OperatorConfig
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ def resync_once(api: client.ApiClient, config: OperatorConfig) -> None:
         meta = agent["metadata"]
         _safely(f"Agent {meta['namespace']}/{meta['name']}",
                 lambda: agent_status.reconcile_agent(api, meta["namespace"], meta["name"]))
+    for tenant in kube.list_objects(api, kinds.TENANT_POLICY):
+        name = tenant["metadata"]["name"]
+        if not tenant["metadata"].get("deletionTimestamp"):
+            _safely(f"TenantPolicy {name}", lambda: tenant_provisioning.reconcile_tenant(api, name))
     for deployment in kube.list_objects(api, kinds.AGENT_DEPLOYMENT):
         meta = deployment["metadata"]
         _safely(f"AgentDeployment {meta['namespace']}/{meta['name']}",
