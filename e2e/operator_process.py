@@ -19,11 +19,12 @@ TEST_CONFIG = {"promotion": {"soakSeconds": 10}, "resyncSeconds": 1}
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, workdir: Path):
+    def __init__(self, kubeconfig: Path, workdir: Path, config: dict | None = None, args: list[str] | None = None):
         self.kubeconfig = kubeconfig
         self.workdir = workdir
+        self.args = args or []
         self.config = workdir / "operator.yaml"
-        self.config.write_text(yaml.safe_dump(TEST_CONFIG))
+        self.config.write_text(yaml.safe_dump(config or TEST_CONFIG))
         self.log = workdir / "operator.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.health_port = 0
@@ -35,7 +36,7 @@ class OperatorProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gl_operator", "run", f"--kubeconfig={self.kubeconfig}",
                  f"--config={self.config}", f"--health-address=127.0.0.1:{self.health_port}",
-                 f"--metrics-address=127.0.0.1:{self.metrics_port}", "--log-format=full"],
+                 f"--metrics-address=127.0.0.1:{self.metrics_port}", "--log-format=full", *self.args],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         if wait:
             self.wait_healthy()

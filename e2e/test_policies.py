@@ -81,6 +81,12 @@ def _cases() -> list[tuple[str, str, dict, list[str], list[str]]]:
     quoted = copy.deepcopy(promotion)
     quoted["spec"]["reason"] = 'rollout "phase 2" approved; see \\\\wiki'
     quoted["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": '{"kind":"Promotion"}'}
+    def images_input(state):
+        digest = "sha256:" + "1" * 64
+        return {"kind": "Pod", "name": "web", "namespace": "customer-abc-123-prod", "tenant": tenant,
+                "images": [{"image": f"r.example.com/cbam@{digest}", "digest": digest,
+                            "versions": [{"ref": "gl-cbam-calculator-v2@2.4.0", "state": state}]}]}
+
     bare = copy.deepcopy(version)
     del bare["spec"]["artifact"], bare["spec"]["image"]
     return [
@@ -120,6 +126,11 @@ def _cases() -> list[tuple[str, str, dict, list[str], list[str]]]:
         ("evaluator writes results", "status_write",
          {"user": user, "operator": "op", "kind": "AgentVersion", "oldObject": versioned("draft"),
           "object": versioned("draft", evaluation={"passed": True})}, [], []),
+        ("certified image in production", "images", images_input("certified"), [], []),
+        ("experimental image in production", "images", images_input("experimental"),
+         ["belongs to gl-cbam-calculator-v2@2.4.0 (experimental), which is not certified"], []),
+        ("unpinned image", "images", {**images_input("certified"), "images": [
+            {"image": "nginx:latest", "digest": None, "versions": []}]}, ["rule images.pinned"], []),
         ("self approval", "approval", {"user": user, "requester": user["username"],
                                        "added": [{"user": user["username"]}], "subjectAccessReview": {"allowed": True}},
          ["rule approval.four_eyes"], []),

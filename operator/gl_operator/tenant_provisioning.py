@@ -50,8 +50,9 @@ def desired_objects(tenant: dict[str, Any]) -> list[dict[str, Any]]:
     hard = {key: str(quotas[source]) for key, source in
             (("requests.cpu", "cpu"), ("requests.memory", "memory"), ("requests.storage", "storage"))
             if quotas.get(source) is not None}
-    if quotas.get("maxDeployments") is not None:
-        hard[f"count/agentdeployments.{GROUP}"] = str(quotas["maxDeployments"])
+    # maxDeployments is enforced by the deployment policy at admission, with a message naming the
+    # TenantPolicy; a count/ quota on the CRD would refuse everything until the quota controller
+    # rediscovers resources, which takes minutes after the CRDs are installed.
     result: list[dict[str, Any]] = []
     for env in spec.get("environments") or []:
         namespace, env_labels = env["namespace"], _labels(name, env["name"])

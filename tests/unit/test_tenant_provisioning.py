@@ -22,10 +22,9 @@ def test_one_namespace_per_environment_labelled_with_tenant_and_environment():
     assert "ownerReferences" not in namespaces[2]["metadata"]  # deleting the policy never deletes workloads
 
 
-def test_quota_covers_resources_and_deployment_count():
+def test_quota_covers_compute_and_storage():
     quota = by_kind(tenant_provisioning.desired_objects(TENANT), "ResourceQuota")[0]
-    assert quota["spec"]["hard"] == {"requests.cpu": "8", "requests.memory": "16Gi", "requests.storage": "100Gi",
-                                     "count/agentdeployments.registry.greenlang.ai": "20"}
+    assert quota["spec"]["hard"] == {"requests.cpu": "8", "requests.memory": "16Gi", "requests.storage": "100Gi"}
 
 
 def test_members_map_to_role_bindings_in_every_environment():

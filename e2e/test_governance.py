@@ -1,0 +1,256 @@
+"""Governance at `kubectl apply` time: real webhooks in the operator process asking a real policy engine.
+
+The whole module runs twice, once with the embedded regopy interpreter and once with an OPA
+server, on its own control plane; every assertion must hold for both, so both decide alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from e2e import registry as reg
+from e2e import wait
+from e2e.conftest import REPO
+from e2e.operator_process import OperatorProcess
+from gl_api import GROUP, VERSION, labels, naming
+from gl_devenv import cluster as local_cluster
+from gl_devenv import crd_install, opa_server, registry_services
+from gl_devenv.cluster import free_port
+
+TEAM = "climate-team"
+TENANT = "customer-abc-123"
+PROD, STAGING = f"{TENANT}-prod", f"{TENANT}-staging"
+OPERATOR_USER = "admin"  # the operator runs with the admin kubeconfig here
+
+
+def image_of(version: str) -> str:
+    return f"registry.example.com/greenlang/cbam@sha256:{hashlib.sha256(version.encode()).hexdigest()}"
+
+
+class Governed:
+    def __init__(self, cluster, api, engine: str):
+        self.cluster, self.api, self.engine = cluster, api, engine
+
+    def kubectl(self, *args: str, input: str | None = None, as_user: str | None = None):
+        return self.cluster.kubectl(*args, *([f"--as={as_user}"] if as_user else []), input=input, check=False)
+
+    def apply(self, obj: dict, namespace: str | None = None, as_user: str | None = None):
+        return self.kubectl("apply", *(["-n", namespace] if namespace else []), "-f", "-", input=json.dumps(obj),
+                            as_user=as_user)
+
+
+def _tenant() -> dict:
+    tenant = yaml.safe_load((REPO / "examples" / "tenant-policy.yaml").read_text())
+    tenant["spec"]["quotas"] = {"cpu": "2", "memory": "8Gi", "maxDeployments": 2}
+    return tenant
+
+
+def _version(version: str, **spec_changes) -> dict:
+    obj = reg.example("AgentVersion")
+    obj["metadata"]["name"] = naming.object_name(reg.AGENT, version)
+    obj["metadata"]["labels"]["app.kubernetes.io/version"] = version
+    obj["spec"].update(version=version, image=image_of(version), **spec_changes)
+    return obj
+
+
+def _deployment(name: str, version: str, **spec) -> dict:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AgentDeployment", "metadata": {"name": name},
+            "spec": {"agent": f"{TEAM}/{reg.AGENT}", "version": version, "replicas": 1, **spec}}
+
+
+@pytest.fixture(scope="module", params=["regopy", "opa"])
+def governed(request, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp(f"governed-{request.param}")
+    cluster = local_cluster.LocalCluster(workdir / "cluster")
+    cluster.start()
+    crd_install.install(cluster)
+    extra: list[str] = []
+    port = free_port()
+    if request.param == "opa":
+        url = opa_server.start(cluster.processes, REPO / "policies", cwd=cluster.workdir)
+        extra.append(f"--opa-url={url}")
+    args = registry_services.webhook_args(cluster.pki_dir, port, None) + extra
+    operator = OperatorProcess(cluster.kubeconfig, workdir, config={
+        "promotion": {"soakSeconds": 0}, "resyncSeconds": 1, "serviceAccount": OPERATOR_USER}, args=args)
+    operator.start()
+    registry_services.install_webhooks(cluster, cluster.pki_dir, port)
+    from kubernetes import config as kube_config
+
+    env = Governed(cluster, kube_config.new_client_from_config(config_file=str(cluster.kubeconfig)), request.param)
+    try:
+        _set_up(env)
+        yield env
+    finally:
+        operator.stop()
+        cluster.stop()
+
+
+def _set_up(env: Governed) -> None:
+    """A tenant with provisioned environments; a team publishing 2.3.1 (certified) and 2.4.0 (experimental)."""
+    assert env.apply(_tenant()).returncode == 0
+    for namespace in (PROD, STAGING):
+        # Kubernetes refuses objects under a quota until the quota controller has counted usage.
+        wait.until(lambda: "requests.cpu" in env.kubectl(
+            "get", "resourcequota", "greenlang-tenant-quota", "-n", namespace, "-o", "jsonpath={.status.used}").stdout,
+            timeout=60, what=f"the tenant quota in {namespace} to be counted")
+    assert env.kubectl("create", "namespace", TEAM).returncode == 0
+    reg.grant_users(env.cluster, TEAM)
+    assert env.apply(reg.example("Agent"), TEAM).returncode == 0
+    for version in ("2.3.1", "2.4.0"):
+        result = env.apply(_version(version), TEAM)
+        assert result.returncode == 0, result.stderr
+        name = naming.object_name(reg.AGENT, version)
+        reg.wait_state(env.api, TEAM, name, "draft")
+        reg.report_results(env.api, TEAM, name, **reg.GOOD_RESULTS)
+        assert env.apply(_promotion(f"exp-{version}", version, "experimental"), TEAM, as_user="alice").returncode == 0
+        reg.wait_phase(env.api, TEAM, f"exp-{version}", "Succeeded")
+    assert env.apply(_promotion("cert-2.3.1", "2.3.1", "certified"), TEAM, as_user="alice").returncode == 0
+    reg.wait_phase(env.api, TEAM, "cert-2.3.1", "AwaitingApproval")
+    assert reg.approve(env.cluster, TEAM, "cert-2.3.1", "bob").returncode == 0
+    reg.wait_phase(env.api, TEAM, "cert-2.3.1", "Succeeded")
+
+
+def _promotion(name: str, version: str, target: str, **spec) -> dict:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Promotion", "metadata": {"name": name},
+            "spec": {"agentVersion": f"{reg.AGENT}@{version}", "targetState": target, **spec}}
+
+
+EXPERIMENTAL_IN_PRODUCTION = (
+    "agent gl-cbam-calculator-v2@2.4.0 is experimental; tenant customer-abc-123 allows only certified versions "
+    "in production (TenantPolicy customer-abc-123, environments[production].allowedStates)")
+
+
+def test_experimental_version_refused_in_production(governed):
+    result = governed.apply(_deployment("cbam", "2.4.0"), PROD)
+    assert result.returncode != 0
+    assert 'admission webhook "deployment.registry.greenlang.ai" denied the request' in result.stderr
+    assert EXPERIMENTAL_IN_PRODUCTION in result.stderr
+    # The Python client gets the same answer.
+    with pytest.raises(ApiException) as denied:
+        client.CustomObjectsApi(governed.api).create_namespaced_custom_object(
+            GROUP, VERSION, PROD, "agentdeployments", _deployment("cbam", "2.4.0"))
+    assert denied.value.status == 403 and EXPERIMENTAL_IN_PRODUCTION in denied.value.body
+
+
+def test_certified_version_runs_in_production(governed):
+    result = governed.apply(_deployment("cbam-certified", "2.3.1"), PROD)
+    assert result.returncode == 0, result.stderr
+    assert governed.kubectl("delete", "agentdeployment", "cbam-certified", "-n", PROD).returncode == 0
+
+
+def test_experimental_allowed_in_staging_with_a_warning(governed):
+    result = governed.apply(_deployment("cbam-canary", "2.4.0"), STAGING)
+    assert result.returncode == 0, result.stderr
+    assert ("Warning: agent gl-cbam-calculator-v2@2.4.0 is experimental: fine for staging, but production admits "
+            "only certified versions") in result.stderr
+    assert governed.kubectl("delete", "agentdeployment", "cbam-canary", "-n", STAGING).returncode == 0
+
+
+def test_blocked_agent_refused(governed):
+    blocked = reg.example("Agent")
+    blocked["metadata"] = {"name": "gl-scraper-experimental"}
+    assert governed.apply(blocked, TEAM).returncode == 0
+    deployment = _deployment("scraper", "1.0.0")
+    deployment["spec"]["agent"] = f"{TEAM}/gl-scraper-experimental"
+    result = governed.apply(deployment, STAGING)
+    assert result.returncode != 0
+    assert ("agent gl-scraper-experimental (domain sustainability.cbam) is blocked for tenant customer-abc-123 "
+            "(TenantPolicy customer-abc-123, spec.agents.deny)") in result.stderr
+
+
+def test_quota_exceeded_refused(governed):
+    too_big = governed.apply(_deployment("huge", "2.3.1", replicas=10), PROD)
+    assert too_big.returncode != 0
+    assert "needs up to 2.5 CPU (10 replicas x 0.25)" in too_big.stderr
+    assert "TenantPolicy customer-abc-123, spec.quotas.cpu" in too_big.stderr
+    for name in ("one", "two"):
+        assert governed.apply(_deployment(name, "2.3.1"), PROD).returncode == 0
+    third = governed.apply(_deployment("three", "2.3.1"), PROD)
+    assert third.returncode != 0
+    assert ("tenant customer-abc-123 allows at most 2 AgentDeployments per environment and customer-abc-123-prod "
+            "already has 2") in third.stderr
+    for name in ("one", "two"):
+        governed.kubectl("delete", "agentdeployment", name, "-n", PROD)
+
+
+def test_status_write_by_a_user_refused(governed):
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "alice-evaluator", "namespace": TEAM},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "greenlang-registry:evaluator"},
+            "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]}
+    assert governed.apply(role).returncode == 0
+    name = naming.object_name(reg.AGENT, "2.4.0")
+    forged = governed.kubectl("patch", "agentversion", name, "-n", TEAM, "--subresource=status", "--type=merge",
+                              "-p", '{"status":{"state":"certified"}}', as_user="alice")
+    assert forged.returncode != 0
+    assert ("status.state of AgentVersion gl-cbam-calculator-v2-2.4.0 can only be changed by the registry operator; "
+            "request a change with a Promotion") in forged.stderr
+    results = governed.kubectl("patch", "agentversion", name, "-n", TEAM, "--subresource=status", "--type=merge",
+                               "-p", '{"status":{"evaluation":{"passed":true,"score":0.97}}}', as_user="alice")
+    assert results.returncode == 0, results.stderr
+    assert "replaces an earlier result" in results.stderr  # allowed, with a warning
+    assert reg.status(governed.api, TEAM, "agentversions", name)["state"] == "experimental"
+
+
+def test_forged_approval_refused_and_identity_stamped_by_the_server(governed):
+    request = _promotion("cert-2.4.0", "2.4.0", "certified", reason="ready")
+    request["metadata"]["annotations"] = {labels.CREATED_BY: "bob"}  # a lie the server must not keep
+    assert governed.apply(request, TEAM, as_user="alice").returncode == 0
+    promotion = reg.get(governed.api, TEAM, "promotions", "cert-2.4.0")
+    assert promotion["metadata"]["annotations"][labels.CREATED_BY] == "alice"
+    assert promotion["metadata"]["annotations"]["registry.greenlang.ai/last-modified-by"] == "alice"
+
+    forged = governed.kubectl("patch", "promotion", "cert-2.4.0", "-n", TEAM, "--type=json", "-p",
+                              '[{"op":"add","path":"/spec/approvals","value":[{"user":"bob"}]}]', as_user="carol")
+    assert forged.returncode != 0
+    assert "your own name" in forged.stderr
+    assert not reg.get(governed.api, TEAM, "promotions", "cert-2.4.0")["spec"].get("approvals")
+
+    # A genuine approval is stamped with the server's time and the approver's groups (dry run: 2.4.0
+    # stays experimental for the other tests).
+    stamped = governed.kubectl("patch", "promotion", "cert-2.4.0", "-n", TEAM, "--type=json", "--dry-run=server",
+                               "-o", "json", "-p", '[{"op":"add","path":"/spec/approvals","value":[{"user":"bob"}]}]',
+                               as_user="bob")
+    assert stamped.returncode == 0, stamped.stderr
+    approval = json.loads(stamped.stdout)["spec"]["approvals"][0]
+    assert approval["user"] == "bob" and approval["at"] and "system:authenticated" in approval["groups"]
+    assert governed.kubectl("delete", "promotion", "cert-2.4.0", "-n", TEAM).returncode == 0
+
+
+def test_publish_without_image_digest_refused(governed):
+    bare = _version("9.9.9")
+    del bare["spec"]["image"]
+    result = governed.apply(bare, TEAM)
+    assert result.returncode != 0
+    assert "gl-cbam-calculator-v2@9.9.9: spec.image is missing" in result.stderr
+
+
+def _pod(name: str, image: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "agent", "image": image}]}}
+
+
+def test_image_digest_bypass_refused(governed):
+    unknown = governed.apply(_pod("sneaky", f"registry.example.com/other@sha256:{'ab' * 32}"), PROD)
+    assert unknown.returncode != 0
+    assert "belongs to no AgentVersion; publish it to the registry" in unknown.stderr
+    experimental = governed.apply(_pod("early", image_of("2.4.0")), PROD)
+    assert experimental.returncode != 0
+    assert "belongs to gl-cbam-calculator-v2@2.4.0 (experimental), which is not certified" in experimental.stderr
+    unpinned = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "direct"},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "direct"}},
+                         "template": {"metadata": {"labels": {"app": "direct"}},
+                                      "spec": {"containers": [{"name": "a", "image": "nginx:latest"}]}}}}
+    refused = governed.apply(unpinned, PROD)
+    assert refused.returncode != 0 and "is not pinned by digest" in refused.stderr
+    allowed = governed.apply(_pod("certified", image_of("2.3.1")), PROD)
+    assert allowed.returncode == 0, allowed.stderr
+    # Outside production the guard does not apply.
+    assert governed.apply(_pod("anything", "nginx:latest"), STAGING).returncode == 0
