@@ -254,3 +254,30 @@ def test_image_digest_bypass_refused(governed):
     assert allowed.returncode == 0, allowed.stderr
     # Outside production the guard does not apply.
     assert governed.apply(_pod("anything", "nginx:latest"), STAGING).returncode == 0
+
+
+def _gl(governed, *args: str):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", "from gl_cli.main import main; main()", *args],
+                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "250",
+                                                               "KUBECONFIG": str(governed.cluster.kubeconfig)})
+
+
+def test_gl_agent_check_asks_the_same_policies_and_creates_nothing(governed):
+    denied = _gl(governed, "agent", "check", f"{reg.AGENT}@2.4.0", "-n", TEAM, "--tenant", TENANT,
+                 "--environment", "production")
+    assert denied.returncode == 1, denied.stderr
+    assert "✗ deny" in denied.stdout and EXPERIMENTAL_IN_PRODUCTION in denied.stdout
+    warned = _gl(governed, "agent", "check", f"{reg.AGENT}@2.4.0", "-n", TEAM, "-t", TENANT, "-e", "staging")
+    assert warned.returncode == 0
+    assert "! warn" in warned.stdout and "is experimental: fine for staging" in warned.stdout
+    allowed = _gl(governed, "agent", "check", f"{reg.AGENT}@2.3.1", "-n", TEAM, "-t", TENANT, "-e", "production")
+    assert allowed.returncode == 0 and "✓ allow" in allowed.stdout
+    listed = governed.kubectl("get", "agentdeployments", "-A", "-o", "name")
+    assert "gl-check" not in listed.stdout
+    unknown = _gl(governed, "agent", "check", f"{reg.AGENT}@2.3.1", "-t", TENANT, "-e", "qa")
+    assert unknown.returncode == 2
+    assert "tenant customer-abc-123 has no environment 'qa'; it has: dev, staging, production" in unknown.stderr

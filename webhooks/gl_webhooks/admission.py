@@ -33,8 +33,15 @@ def _ask(memo: kopf.Memo, webhook: str, decision: str, data: dict[str, Any], war
     warnings.extend(verdict.warn)
     if verdict.deny:
         metrics.DECISIONS.labels(webhook=webhook, result="denied").inc()
-        raise kopf.AdmissionError("; ".join(verdict.deny), code=403)
+        raise kopf.AdmissionError(denial_message(verdict.deny), code=403)
     metrics.DECISIONS.labels(webhook=webhook, result="allowed").inc()
+
+
+def denial_message(denials: list[str]) -> str:
+    """One denial as it is; several as a list kubectl prints one per line."""
+    if len(denials) == 1:
+        return denials[0]
+    return f"{len(denials)} policy violations:\n" + "\n".join(f"- {message}" for message in denials)
 
 
 def _plain(body: Any) -> dict[str, Any]:

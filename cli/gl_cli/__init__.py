@@ -1,0 +1,1 @@
+"""`gl`, also the kubectl plugin `kubectl gl`: the registry's command line."""
