@@ -83,7 +83,8 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         try:
             self._spawn("etcd", self._etcd_args(ports))
-            self._wait_http(f"http://127.0.0.1:{ports.etcd_client}/health", deadline, "etcd")
+            self.processes.wait_healthy("etcd", f"http://127.0.0.1:{ports.etcd_client}/health",
+                                        deadline - time.monotonic())
             self._spawn("kube-apiserver", self._apiserver_args(ports, pki))
             self._write_kubeconfig(self.kubeconfig, ports, pki.admin, pki)
             self._wait_https(ports.apiserver, "/readyz", pki, deadline, "kube-apiserver")
@@ -195,17 +196,6 @@ class LocalCluster:
     def _check_alive(self, name: str) -> None:
         if not self.processes.running(name):
             raise ClusterError(f"{name} exited during start-up; {self._log_tail(name)}")
-
-    def _wait_http(self, url: str, deadline: float, name: str) -> None:
-        while True:
-            self._check_alive(name)
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            if time.monotonic() > deadline:
-                raise ClusterError(f"{name} did not become healthy at {url}; {self._log_tail(name)}")
-            time.sleep(0.2)
 
     def _wait_https(self, port: int, path: str, pki: certs.ClusterPki, deadline: float, name: str) -> None:
         context = ssl.create_default_context(cafile=str(pki.ca.cert))

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-import urllib.request
 from pathlib import Path
 
 from gl_devenv import build
-from gl_devenv.cluster import ClusterError, free_port
+from gl_devenv.cluster import free_port
 from gl_devenv.processes import Supervisor
 
 NAME = "opa"
@@ -20,14 +18,5 @@ def start(supervisor: Supervisor, policy_dir: Path, cwd: Path, timeout: float = 
     supervisor.spawn(NAME, [str(build.binary("opa")), "run", "--server", f"--addr=127.0.0.1:{port}",
                             "--disable-telemetry", "--log-level=error", str(policy_dir)], cwd=cwd)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not supervisor.running(NAME):
-            raise ClusterError(f"opa exited during start-up; {supervisor.tail(NAME)}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as reply:
-                if reply.status == 200:
-                    return url
-        except OSError:
-            time.sleep(0.2)
-    raise ClusterError(f"opa did not become healthy at {url}; {supervisor.tail(NAME)}")
+    supervisor.wait_healthy(NAME, f"{url}/health", timeout)
+    return url

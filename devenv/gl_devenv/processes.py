@@ -7,7 +7,12 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
+
+
+class StartError(RuntimeError):
+    """A process did not come up; the message quotes its log."""
 
 
 def alive(pid: int) -> bool:
@@ -70,3 +75,17 @@ class Supervisor:
         path = self.log_path(name)
         text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
         return f"last lines of {path}:\n" + "\n".join(text)
+
+    def wait_healthy(self, name: str, url: str, timeout: float) -> None:
+        """Wait until ``url`` answers 200, failing fast (with the log) if the process dies."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running(name):
+                raise StartError(f"{name} exited during start-up; {self.tail(name)}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise StartError(f"{name} did not become healthy at {url}; {self.tail(name)}")

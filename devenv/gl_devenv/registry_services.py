@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from gl_devenv import certs
@@ -61,19 +59,10 @@ def start_operator(cluster: LocalCluster, timeout: float = 60, webhooks: bool = 
     if webhooks:
         argv += webhook_args(cluster.pki_dir, webhook, opa_url)
     processes.spawn(OPERATOR, argv, cwd=cluster.workdir)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not processes.running(OPERATOR):
-            raise ClusterError(f"the operator exited during start-up; {processes.tail(OPERATOR)}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=1) as reply:
-                if reply.status == 200:
-                    if webhooks:
-                        install_webhooks(cluster, cluster.pki_dir, webhook)
-                    return f"http://127.0.0.1:{metrics}/metrics"
-        except OSError:
-            time.sleep(0.3)
-    raise ClusterError(f"the operator did not become healthy; {processes.tail(OPERATOR)}")
+    processes.wait_healthy(OPERATOR, f"http://127.0.0.1:{health}/healthz", timeout)
+    if webhooks:
+        install_webhooks(cluster, cluster.pki_dir, webhook)
+    return f"http://127.0.0.1:{metrics}/metrics"
 
 
 def stop_operator(cluster: LocalCluster) -> None:
