@@ -128,6 +128,23 @@ class LocalCluster:
         return result
 
     @property
+    def etcd_url(self) -> str:
+        ports = json.loads(self.state_file.read_text())["ports"]
+        return f"http://127.0.0.1:{ports['etcd_client']}"
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to now (what the API server does every 5 minutes); returns the revision."""
+        def post(path: str, body: dict) -> dict:
+            request = urllib.request.Request(f"{self.etcd_url}{path}", data=json.dumps(body).encode(), method="POST",
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                return json.loads(reply.read())
+
+        revision = int(post("/v3/kv/range", {"key": base64.b64encode(b"/").decode()})["header"]["revision"])
+        post("/v3/kv/compaction", {"revision": revision, "physical": True})
+        return revision
+
+    @property
     def server(self) -> str:
         ports = json.loads(self.state_file.read_text())["ports"]
         return f"https://127.0.0.1:{ports['apiserver']}"
@@ -188,7 +205,17 @@ class LocalCluster:
 
     def _spawn(self, name: str, args: list[str]) -> None:
         executable = build.binary("etcd" if name == "etcd" else "kwok" if name == "kwok" else "kubernetes", name)
-        self.processes.spawn(name, [str(executable), *args], cwd=self.workdir)
+        argv = [str(executable), *args]
+        (self.run_dir / f"{name}.argv").write_text(json.dumps(argv))
+        self.processes.spawn(name, argv, cwd=self.workdir)
+
+    def restart_apiserver(self, timeout: float = 60) -> None:
+        """Restart kube-apiserver with the same flags: its watch cache starts empty, as after an upgrade."""
+        argv = json.loads((self.run_dir / "kube-apiserver.argv").read_text())
+        self.processes.stop("kube-apiserver")
+        self.processes.spawn("kube-apiserver", argv, cwd=self.workdir)
+        port = json.loads(self.state_file.read_text())["ports"]["apiserver"]
+        self._wait_https(port, "/readyz", certs.ensure_pki(self.pki_dir), time.monotonic() + timeout, "kube-apiserver")
 
     def _log_tail(self, name: str) -> str:
         return self.processes.tail(name)

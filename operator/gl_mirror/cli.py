@@ -1,0 +1,83 @@
+"""`gl-mirror run`: keep the Postgres mirror of the registry current."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+import prometheus_client
+import psycopg
+
+from gl_mirror import migrations
+from gl_mirror.mirror import Mirror
+from gl_operator.cli import api_client
+
+log = logging.getLogger("gl_mirror")
+EPILOG = """examples:
+  gl-mirror run --dsn postgresql://registry@127.0.0.1:5432/greenlang
+  GL_MIRROR_DSN=postgresql://... gl-mirror run --kubeconfig ~/.kube/config --metrics-address 127.0.0.1:9091
+"""
+
+
+def _migrate_when_ready(dsn: str, stop: threading.Event) -> None:
+    """Postgres may start after us: apply migrations as soon as it answers."""
+    backoff = 0.5
+    while not stop.is_set():
+        try:
+            applied = migrations.apply(dsn)
+            if applied:
+                log.info("applied migrations %s", applied)
+            return
+        except psycopg.OperationalError as error:
+            log.warning("Postgres not reachable yet (%s); retrying in %.1fs", str(error).strip(), backoff)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 10)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}')
+    if not args.dsn:
+        raise SystemExit("gl-mirror: --dsn (or $GL_MIRROR_DSN) is required, e.g. postgresql://user@host:5432/db")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.metrics_address != "off":
+        host, _, port = args.metrics_address.rpartition(":")
+        prometheus_client.start_http_server(int(port), addr=host or "0.0.0.0")
+    _migrate_when_ready(args.dsn, stop)
+    mirror = Mirror(api_client(args.kubeconfig, args.context), args.dsn)
+    mirror.start()
+    log.info("mirroring into Postgres")
+    stop.wait()
+    mirror.stop()
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="gl-mirror", description=__doc__, epilog=EPILOG,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = main.add_subparsers(dest="command", required=True)
+    runner = commands.add_parser("run", help="mirror until interrupted", epilog=EPILOG,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    runner.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="kubeconfig (default: $KUBECONFIG)")
+    runner.add_argument("--context", help="kubeconfig context")
+    runner.add_argument("--dsn", default=os.environ.get("GL_MIRROR_DSN"), help="Postgres DSN (default: $GL_MIRROR_DSN)")
+    runner.add_argument("--metrics-address", default="0.0.0.0:9091", help="host:port for metrics, or 'off'")
+    runner.add_argument("-v", "--verbose", action="store_true")
+    runner.set_defaults(run=run)
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

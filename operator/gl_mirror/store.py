@@ -1,0 +1,110 @@
+"""Writes to the mirror's tables: idempotent, so replaying any event (or a whole relist) is harmless.
+
+Current rows move only forward in resourceVersion; history rows are keyed by
+(uid, resourceVersion, event type), so a replay inserts nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+
+@dataclass(frozen=True)
+class Change:
+    """One watch event (ADDED, MODIFIED, DELETED) for one object."""
+
+    kind: str
+    event_type: str
+    obj: dict[str, Any]
+
+    @property
+    def resource_version(self) -> int:
+        return int(self.obj["metadata"]["resourceVersion"])
+
+
+@dataclass(frozen=True)
+class Relist:
+    """A full list of one kind: everything not in it was deleted while we were not watching."""
+
+    kind: str
+    items: list[dict[str, Any]]
+    resource_version: int
+
+
+@dataclass
+class Batch:
+    changes: list[Change | Relist] = field(default_factory=list)
+    bookmarks: dict[str, int] = field(default_factory=dict)
+
+
+def _row(kind: str, obj: dict[str, Any]) -> tuple[Any, ...]:
+    meta = obj["metadata"]
+    return (meta["uid"], kind, meta.get("namespace") or "", meta["name"], int(meta["resourceVersion"]), Jsonb(obj))
+
+
+_UPSERT = """
+INSERT INTO registry_objects AS o (uid, kind, namespace, name, resource_version, body, deleted, deleted_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, CASE WHEN %s THEN now() END)
+ON CONFLICT (uid) DO UPDATE SET resource_version = EXCLUDED.resource_version, body = EXCLUDED.body,
+    deleted = EXCLUDED.deleted, deleted_at = EXCLUDED.deleted_at, updated_at = now()
+WHERE o.resource_version < EXCLUDED.resource_version
+   OR (o.resource_version = EXCLUDED.resource_version AND EXCLUDED.deleted AND NOT o.deleted)
+"""
+_HISTORY = """
+INSERT INTO registry_object_history (uid, resource_version, event_type, kind, namespace, name, body)
+VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
+"""
+_BOOKMARK = """
+INSERT INTO watch_bookmarks (kind, resource_version) VALUES (%s, %s)
+ON CONFLICT (kind) DO UPDATE SET resource_version = EXCLUDED.resource_version, updated_at = now()
+"""
+
+
+def _apply_change(cur: psycopg.Cursor[Any], change: Change) -> None:
+    uid, kind, namespace, name, rv, body = _row(change.kind, change.obj)
+    deleted = change.event_type == "DELETED"
+    cur.execute(_UPSERT, (uid, kind, namespace, name, rv, body, deleted, deleted))
+    cur.execute(_HISTORY, (uid, rv, change.event_type, kind, namespace, name, body))
+
+
+def _apply_relist(cur: psycopg.Cursor[Any], relist: Relist) -> None:
+    listed = []
+    for obj in relist.items:
+        uid, kind, namespace, name, rv, body = _row(relist.kind, obj)
+        listed.append(uid)
+        cur.execute(_UPSERT, (uid, kind, namespace, name, rv, body, False, False))
+        cur.execute(_HISTORY, (uid, rv, "RELISTED", kind, namespace, name, body))
+    # Rows the list no longer has were deleted while the watch was away: mark them, keep them.
+    cur.execute("""
+        WITH gone AS (
+            UPDATE registry_objects SET deleted = true, deleted_at = now(), updated_at = now()
+            WHERE kind = %s AND NOT deleted AND NOT (uid = ANY(%s::uuid[]))
+            RETURNING uid, resource_version, kind, namespace, name)
+        INSERT INTO registry_object_history (uid, resource_version, event_type, kind, namespace, name)
+        SELECT uid, %s, 'VANISHED', kind, namespace, name FROM gone ON CONFLICT DO NOTHING""",
+                (relist.kind, listed, relist.resource_version))
+
+
+def write(conn: psycopg.Connection[Any], batch: Batch) -> None:
+    """Write a batch atomically: its changes and the bookmarks they justify, or nothing."""
+    with conn.transaction(), conn.cursor() as cur:
+        for item in batch.changes:
+            if isinstance(item, Relist):
+                _apply_relist(cur, item)
+            else:
+                _apply_change(cur, item)
+        for kind, resource_version in batch.bookmarks.items():
+            cur.execute(_BOOKMARK, (kind, resource_version))
+
+
+def bookmarks(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    return {kind: rv for kind, rv in conn.execute("SELECT kind, resource_version FROM watch_bookmarks")}
+
+
+def live_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    return {kind: n for kind, n in conn.execute(
+        "SELECT kind, count(*) FROM registry_objects WHERE NOT deleted GROUP BY kind")}
