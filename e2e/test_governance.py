@@ -6,119 +6,22 @@ server, on its own control plane; every assertion must hold for both, so both de
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pytest
-import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from e2e import governed as setup
 from e2e import registry as reg
-from e2e import wait
-from e2e.conftest import REPO
-from e2e.operator_process import OperatorProcess
+from e2e.governed import PROD, STAGING, TEAM, TENANT, deployment_object, image_of, promotion_object, version_object
 from gl_api import GROUP, VERSION, labels, naming
-from gl_devenv import cluster as local_cluster
-from gl_devenv import crd_install, opa_server, registry_services
-from gl_devenv.cluster import free_port
-
-TEAM = "climate-team"
-TENANT = "customer-abc-123"
-PROD, STAGING = f"{TENANT}-prod", f"{TENANT}-staging"
-OPERATOR_USER = "admin"  # the operator runs with the admin kubeconfig here
-
-
-def image_of(version: str) -> str:
-    return f"registry.example.com/greenlang/cbam@sha256:{hashlib.sha256(version.encode()).hexdigest()}"
-
-
-class Governed:
-    def __init__(self, cluster, api, engine: str):
-        self.cluster, self.api, self.engine = cluster, api, engine
-
-    def kubectl(self, *args: str, input: str | None = None, as_user: str | None = None):
-        return self.cluster.kubectl(*args, *([f"--as={as_user}"] if as_user else []), input=input, check=False)
-
-    def apply(self, obj: dict, namespace: str | None = None, as_user: str | None = None):
-        return self.kubectl("apply", *(["-n", namespace] if namespace else []), "-f", "-", input=json.dumps(obj),
-                            as_user=as_user)
-
-
-def _tenant() -> dict:
-    tenant = yaml.safe_load((REPO / "examples" / "tenant-policy.yaml").read_text())
-    tenant["spec"]["quotas"] = {"cpu": "2", "memory": "8Gi", "maxDeployments": 2}
-    return tenant
-
-
-def _version(version: str, **spec_changes) -> dict:
-    obj = reg.example("AgentVersion")
-    obj["metadata"]["name"] = naming.object_name(reg.AGENT, version)
-    obj["metadata"]["labels"]["app.kubernetes.io/version"] = version
-    obj["spec"].update(version=version, image=image_of(version), **spec_changes)
-    return obj
-
-
-def _deployment(name: str, version: str, **spec) -> dict:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AgentDeployment", "metadata": {"name": name},
-            "spec": {"agent": f"{TEAM}/{reg.AGENT}", "version": version, "replicas": 1, **spec}}
 
 
 @pytest.fixture(scope="module", params=["regopy", "opa"])
 def governed(request, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp(f"governed-{request.param}")
-    cluster = local_cluster.LocalCluster(workdir / "cluster")
-    cluster.start()
-    crd_install.install(cluster)
-    extra: list[str] = []
-    port = free_port()
-    if request.param == "opa":
-        url = opa_server.start(cluster.processes, REPO / "policies", cwd=cluster.workdir)
-        extra.append(f"--opa-url={url}")
-    args = registry_services.webhook_args(cluster.pki_dir, port, None) + extra
-    operator = OperatorProcess(cluster.kubeconfig, workdir, config={
-        "promotion": {"soakSeconds": 0}, "resyncSeconds": 1, "serviceAccount": OPERATOR_USER}, args=args)
-    operator.start()
-    registry_services.install_webhooks(cluster, cluster.pki_dir, port)
-    from kubernetes import config as kube_config
-
-    env = Governed(cluster, kube_config.new_client_from_config(config_file=str(cluster.kubeconfig)), request.param)
-    try:
-        _set_up(env)
+    with setup.running(tmp_path_factory.mktemp(f"governed-{request.param}"), request.param) as env:
         yield env
-    finally:
-        operator.stop()
-        cluster.stop()
-
-
-def _set_up(env: Governed) -> None:
-    """A tenant with provisioned environments; a team publishing 2.3.1 (certified) and 2.4.0 (experimental)."""
-    assert env.apply(_tenant()).returncode == 0
-    for namespace in (PROD, STAGING):
-        # Kubernetes refuses objects under a quota until the quota controller has counted usage.
-        wait.until(lambda: "requests.cpu" in env.kubectl(
-            "get", "resourcequota", "greenlang-tenant-quota", "-n", namespace, "-o", "jsonpath={.status.used}").stdout,
-            timeout=60, what=f"the tenant quota in {namespace} to be counted")
-    assert env.kubectl("create", "namespace", TEAM).returncode == 0
-    reg.grant_users(env.cluster, TEAM)
-    assert env.apply(reg.example("Agent"), TEAM).returncode == 0
-    for version in ("2.3.1", "2.4.0"):
-        result = env.apply(_version(version), TEAM)
-        assert result.returncode == 0, result.stderr
-        name = naming.object_name(reg.AGENT, version)
-        reg.wait_state(env.api, TEAM, name, "draft")
-        reg.report_results(env.api, TEAM, name, **reg.GOOD_RESULTS)
-        assert env.apply(_promotion(f"exp-{version}", version, "experimental"), TEAM, as_user="alice").returncode == 0
-        reg.wait_phase(env.api, TEAM, f"exp-{version}", "Succeeded")
-    assert env.apply(_promotion("cert-2.3.1", "2.3.1", "certified"), TEAM, as_user="alice").returncode == 0
-    reg.wait_phase(env.api, TEAM, "cert-2.3.1", "AwaitingApproval")
-    assert reg.approve(env.cluster, TEAM, "cert-2.3.1", "bob").returncode == 0
-    reg.wait_phase(env.api, TEAM, "cert-2.3.1", "Succeeded")
-
-
-def _promotion(name: str, version: str, target: str, **spec) -> dict:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Promotion", "metadata": {"name": name},
-            "spec": {"agentVersion": f"{reg.AGENT}@{version}", "targetState": target, **spec}}
 
 
 EXPERIMENTAL_IN_PRODUCTION = (
@@ -127,25 +30,25 @@ EXPERIMENTAL_IN_PRODUCTION = (
 
 
 def test_experimental_version_refused_in_production(governed):
-    result = governed.apply(_deployment("cbam", "2.4.0"), PROD)
+    result = governed.apply(deployment_object("cbam", "2.4.0"), PROD)
     assert result.returncode != 0
     assert 'admission webhook "deployment.registry.greenlang.ai" denied the request' in result.stderr
     assert EXPERIMENTAL_IN_PRODUCTION in result.stderr
     # The Python client gets the same answer.
     with pytest.raises(ApiException) as denied:
         client.CustomObjectsApi(governed.api).create_namespaced_custom_object(
-            GROUP, VERSION, PROD, "agentdeployments", _deployment("cbam", "2.4.0"))
+            GROUP, VERSION, PROD, "agentdeployments", deployment_object("cbam", "2.4.0"))
     assert denied.value.status == 403 and EXPERIMENTAL_IN_PRODUCTION in denied.value.body
 
 
 def test_certified_version_runs_in_production(governed):
-    result = governed.apply(_deployment("cbam-certified", "2.3.1"), PROD)
+    result = governed.apply(deployment_object("cbam-certified", "2.3.1"), PROD)
     assert result.returncode == 0, result.stderr
     assert governed.kubectl("delete", "agentdeployment", "cbam-certified", "-n", PROD).returncode == 0
 
 
 def test_experimental_allowed_in_staging_with_a_warning(governed):
-    result = governed.apply(_deployment("cbam-canary", "2.4.0"), STAGING)
+    result = governed.apply(deployment_object("cbam-canary", "2.4.0"), STAGING)
     assert result.returncode == 0, result.stderr
     assert ("Warning: agent gl-cbam-calculator-v2@2.4.0 is experimental: fine for staging, but production admits "
             "only certified versions") in result.stderr
@@ -156,7 +59,7 @@ def test_blocked_agent_refused(governed):
     blocked = reg.example("Agent")
     blocked["metadata"] = {"name": "gl-scraper-experimental"}
     assert governed.apply(blocked, TEAM).returncode == 0
-    deployment = _deployment("scraper", "1.0.0")
+    deployment = deployment_object("scraper", "1.0.0")
     deployment["spec"]["agent"] = f"{TEAM}/gl-scraper-experimental"
     result = governed.apply(deployment, STAGING)
     assert result.returncode != 0
@@ -165,13 +68,13 @@ def test_blocked_agent_refused(governed):
 
 
 def test_quota_exceeded_refused(governed):
-    too_big = governed.apply(_deployment("huge", "2.3.1", replicas=10), PROD)
+    too_big = governed.apply(deployment_object("huge", "2.3.1", replicas=10), PROD)
     assert too_big.returncode != 0
     assert "needs up to 2.5 CPU (10 replicas x 0.25)" in too_big.stderr
     assert "TenantPolicy customer-abc-123, spec.quotas.cpu" in too_big.stderr
     for name in ("one", "two"):
-        assert governed.apply(_deployment(name, "2.3.1"), PROD).returncode == 0
-    third = governed.apply(_deployment("three", "2.3.1"), PROD)
+        assert governed.apply(deployment_object(name, "2.3.1"), PROD).returncode == 0
+    third = governed.apply(deployment_object("three", "2.3.1"), PROD)
     assert third.returncode != 0
     assert ("tenant customer-abc-123 allows at most 2 AgentDeployments per environment and customer-abc-123-prod "
             "already has 2") in third.stderr
@@ -200,7 +103,7 @@ def test_status_write_by_a_user_refused(governed):
 
 
 def test_forged_approval_refused_and_identity_stamped_by_the_server(governed):
-    request = _promotion("cert-2.4.0", "2.4.0", "certified", reason="ready")
+    request = promotion_object("cert-2.4.0", "2.4.0", "certified", reason="ready")
     request["metadata"]["annotations"] = {labels.CREATED_BY: "bob"}  # a lie the server must not keep
     assert governed.apply(request, TEAM, as_user="alice").returncode == 0
     promotion = reg.get(governed.api, TEAM, "promotions", "cert-2.4.0")
@@ -225,7 +128,7 @@ def test_forged_approval_refused_and_identity_stamped_by_the_server(governed):
 
 
 def test_publish_without_image_digest_refused(governed):
-    bare = _version("9.9.9")
+    bare = version_object("9.9.9")
     del bare["spec"]["image"]
     result = governed.apply(bare, TEAM)
     assert result.returncode != 0

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import psycopg
@@ -14,9 +10,9 @@ from kubernetes import client
 
 from e2e import registry as reg
 from e2e import wait
+from e2e.mirror_process import MirrorProcess, local_postgres
 from gl_api import GROUP, VERSION, naming
 from gl_devenv.cluster import LocalCluster
-from gl_devenv.postgres import LocalPostgres
 from gl_mirror import migrations, store
 
 KIND = "AgentVersion"
@@ -24,30 +20,8 @@ KIND = "AgentVersion"
 
 @pytest.fixture(scope="module")
 def postgres():
-    # The server runs as the postgres user, which must be able to reach the data directory.
-    directory = Path(tempfile.mkdtemp(prefix="gl-e2e-pg-"))
-    directory.chmod(0o755)
-    server = LocalPostgres(directory / "pg")
-    server.start()
-    yield server
-    server.stop("immediate")
-
-
-class MirrorProcess:
-    def __init__(self, kubeconfig: Path, dsn: str, log: Path):
-        self.kubeconfig, self.dsn, self.log = kubeconfig, dsn, log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "gl_mirror", "run", f"--kubeconfig={self.kubeconfig}", f"--dsn={self.dsn}",
-                 "--metrics-address=off"], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
+    with local_postgres() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

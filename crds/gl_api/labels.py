@@ -12,5 +12,8 @@ CREATED_BY = f"{GROUP}/created-by"
 """Annotation: the authenticated user who created the object. For a Promotion this is the
 requester; the API server (ValidatingAdmissionPolicy) checks it against the request's user."""
 
+LAST_MODIFIED_BY = f"{GROUP}/last-modified-by"
+"""Annotation: the authenticated user who last changed the object (stamped by the mutating webhook)."""
+
 MANAGED_BY = "app.kubernetes.io/managed-by"
 OPERATOR_NAME = "greenlang-registry-operator"

@@ -12,6 +12,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from gl_mirror import audit
+
 
 @dataclass(frozen=True)
 class Change:
@@ -53,6 +55,7 @@ ON CONFLICT (uid) DO UPDATE SET resource_version = EXCLUDED.resource_version, bo
     deleted = EXCLUDED.deleted, deleted_at = EXCLUDED.deleted_at, updated_at = now()
 WHERE o.resource_version < EXCLUDED.resource_version
    OR (o.resource_version = EXCLUDED.resource_version AND EXCLUDED.deleted AND NOT o.deleted)
+RETURNING o.uid
 """
 _HISTORY = """
 INSERT INTO registry_object_history (uid, resource_version, event_type, kind, namespace, name, body)
@@ -64,29 +67,42 @@ ON CONFLICT (kind) DO UPDATE SET resource_version = EXCLUDED.resource_version, u
 """
 
 
+def _previous(cur: psycopg.Cursor[Any], uid: str) -> dict[str, Any] | None:
+    row = cur.execute("SELECT body FROM registry_objects WHERE uid = %s AND NOT deleted FOR UPDATE", (uid,)).fetchone()
+    return row[0] if row else None
+
+
+def _upsert(cur: psycopg.Cursor[Any], kind: str, obj: dict[str, Any], event_type: str, deleted: bool) -> None:
+    """Write the object; when it really moved forward, write its history and audit records too."""
+    uid, kind, namespace, name, rv, body = _row(kind, obj)
+    before = _previous(cur, uid)
+    applied = cur.execute(_UPSERT, (uid, kind, namespace, name, rv, body, deleted, deleted)).fetchone() is not None
+    cur.execute(_HISTORY, (uid, rv, event_type, kind, namespace, name, body))
+    if applied:
+        audit_type = "MODIFIED" if event_type == "RELISTED" and before is not None else \
+            "ADDED" if event_type == "RELISTED" else event_type
+        for record in audit.records(kind, audit_type, before, obj):
+            audit.append(cur, kind, obj, record)
+
+
 def _apply_change(cur: psycopg.Cursor[Any], change: Change) -> None:
-    uid, kind, namespace, name, rv, body = _row(change.kind, change.obj)
-    deleted = change.event_type == "DELETED"
-    cur.execute(_UPSERT, (uid, kind, namespace, name, rv, body, deleted, deleted))
-    cur.execute(_HISTORY, (uid, rv, change.event_type, kind, namespace, name, body))
+    _upsert(cur, change.kind, change.obj, change.event_type, change.event_type == "DELETED")
 
 
 def _apply_relist(cur: psycopg.Cursor[Any], relist: Relist) -> None:
     listed = []
     for obj in relist.items:
-        uid, kind, namespace, name, rv, body = _row(relist.kind, obj)
-        listed.append(uid)
-        cur.execute(_UPSERT, (uid, kind, namespace, name, rv, body, False, False))
-        cur.execute(_HISTORY, (uid, rv, "RELISTED", kind, namespace, name, body))
+        listed.append(obj["metadata"]["uid"])
+        _upsert(cur, relist.kind, obj, "RELISTED", False)
     # Rows the list no longer has were deleted while the watch was away: mark them, keep them.
-    cur.execute("""
-        WITH gone AS (
-            UPDATE registry_objects SET deleted = true, deleted_at = now(), updated_at = now()
-            WHERE kind = %s AND NOT deleted AND NOT (uid = ANY(%s::uuid[]))
-            RETURNING uid, resource_version, kind, namespace, name)
-        INSERT INTO registry_object_history (uid, resource_version, event_type, kind, namespace, name)
-        SELECT uid, %s, 'VANISHED', kind, namespace, name FROM gone ON CONFLICT DO NOTHING""",
-                (relist.kind, listed, relist.resource_version))
+    gone = cur.execute("""
+        UPDATE registry_objects SET deleted = true, deleted_at = now(), updated_at = now()
+        WHERE kind = %s AND NOT deleted AND NOT (uid = ANY(%s::uuid[]))
+        RETURNING uid, kind, namespace, name, body""", (relist.kind, listed)).fetchall()
+    for uid, kind, namespace, name, body in gone:
+        cur.execute(_HISTORY, (uid, relist.resource_version, "VANISHED", kind, namespace, name, None))
+        for record in audit.records(kind, "VANISHED", body, body):
+            audit.append(cur, kind, body, record)
 
 
 def write(conn: psycopg.Connection[Any], batch: Batch) -> None:

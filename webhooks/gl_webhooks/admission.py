@@ -13,6 +13,7 @@ from typing import Any
 import kopf
 
 from gl_api import GROUP, VERSION, conditions
+from gl_operator import events
 from gl_webhooks import context, metrics, stamping
 from gl_webhooks.engines import PolicyError
 
@@ -20,7 +21,8 @@ log = logging.getLogger(__name__)
 REGISTRY_PLURALS = ("agents", "agentversions", "promotions", "tenantpolicies", "agentdeployments")
 
 
-def _ask(memo: kopf.Memo, webhook: str, decision: str, data: dict[str, Any], warnings: list[str]) -> None:
+def _ask(memo: kopf.Memo, webhook: str, decision: str, data: dict[str, Any], warnings: list[str],
+         body: Any = None, userinfo: dict[str, Any] | None = None, dryrun: bool = False) -> None:
     engine = memo.engine
     with metrics.LATENCY.labels(webhook=webhook, engine=engine.name).time():
         try:
@@ -33,7 +35,10 @@ def _ask(memo: kopf.Memo, webhook: str, decision: str, data: dict[str, Any], war
     warnings.extend(verdict.warn)
     if verdict.deny:
         metrics.DECISIONS.labels(webhook=webhook, result="denied").inc()
-        raise kopf.AdmissionError(denial_message(verdict.deny), code=403)
+        message = denial_message(verdict.deny)
+        if body is not None and not dryrun:  # the audit trail keeps real refusals, not `gl agent check`
+            events.record_denial(memo.api, _plain(body), (userinfo or {}).get("username", "unknown"), message)
+        raise kopf.AdmissionError(message, code=403)
     metrics.DECISIONS.labels(webhook=webhook, result="allowed").inc()
 
 
@@ -49,35 +54,40 @@ def _plain(body: Any) -> dict[str, Any]:
 
 
 @kopf.on.validate(GROUP, VERSION, "agentversions", id="publish", operations=["CREATE"])
-def publish(body: kopf.Body, userinfo: dict[str, Any], warnings: list[str], memo: kopf.Memo, **_: Any) -> None:
-    _ask(memo, "publish", "publish", context.publish(memo.api, _plain(body), userinfo, "CREATE"), warnings)
+def publish(body: kopf.Body, userinfo: dict[str, Any], warnings: list[str], memo: kopf.Memo, dryrun: bool,
+            **_: Any) -> None:
+    _ask(memo, "publish", "publish", context.publish(memo.api, _plain(body), userinfo, "CREATE"), warnings,
+         body, userinfo, dryrun)
 
 
 @kopf.on.validate(GROUP, VERSION, "promotions", id="promotion", operations=["CREATE"])
-def promotion(body: kopf.Body, userinfo: dict[str, Any], warnings: list[str], memo: kopf.Memo, **_: Any) -> None:
-    _ask(memo, "promotion", "promotion", context.promotion(memo.api, _plain(body), userinfo, "CREATE"), warnings)
+def promotion(body: kopf.Body, userinfo: dict[str, Any], warnings: list[str], memo: kopf.Memo, dryrun: bool,
+              **_: Any) -> None:
+    _ask(memo, "promotion", "promotion", context.promotion(memo.api, _plain(body), userinfo, "CREATE"), warnings,
+         body, userinfo, dryrun)
 
 
 @kopf.on.validate(GROUP, VERSION, "promotions", id="approval", operations=["UPDATE"])
 def approval(body: kopf.Body, old: kopf.Body, userinfo: dict[str, Any], warnings: list[str], memo: kopf.Memo,
-             **_: Any) -> None:
-    _ask(memo, "approval", "approval", context.approval(memo.api, _plain(body), _plain(old), userinfo), warnings)
+             dryrun: bool, **_: Any) -> None:
+    _ask(memo, "approval", "approval", context.approval(memo.api, _plain(body), _plain(old), userinfo), warnings,
+         body, userinfo, dryrun)
 
 
 @kopf.on.validate(GROUP, VERSION, "agentdeployments", id="deployment", operations=["CREATE", "UPDATE"])
 def deployment(body: kopf.Body, old: kopf.Body | None, userinfo: dict[str, Any], operation: str,
-               warnings: list[str], memo: kopf.Memo, **_: Any) -> None:
+               warnings: list[str], memo: kopf.Memo, dryrun: bool, **_: Any) -> None:
     data = context.deployment(memo.api, _plain(body), _plain(old) or None, userinfo, operation)
-    _ask(memo, "deployment", "deployment", data, warnings)
+    _ask(memo, "deployment", "deployment", data, warnings, body, userinfo, dryrun)
 
 
 @kopf.on.validate(GROUP, VERSION, "agentversions", id="status-agentversions", subresource="status",
                   operations=["UPDATE"])
 @kopf.on.validate(GROUP, VERSION, "promotions", id="status-promotions", subresource="status", operations=["UPDATE"])
 def status_write(body: kopf.Body, old: kopf.Body, userinfo: dict[str, Any], warnings: list[str], memo: kopf.Memo,
-                 **_: Any) -> None:
+                 dryrun: bool, **_: Any) -> None:
     data = context.status_write(_plain(body), _plain(old), userinfo, memo.config.service_account)
-    _ask(memo, f"status-{body['kind'].lower()}s", "status_write", data, warnings)
+    _ask(memo, f"status-{body['kind'].lower()}s", "status_write", data, warnings, body, userinfo, dryrun)
 
 
 def _images(body: kopf.Body, namespace: str | None, warnings: list[str], memo: kopf.Memo, kind: str) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from gl_api import GROUP, labels
+from gl_api import labels
 from gl_api.conditions import timestamp
 
-LAST_MODIFIED_BY = f"{GROUP}/last-modified-by"
+LAST_MODIFIED_BY = labels.LAST_MODIFIED_BY
 DEFAULT_SUNSET = timedelta(days=90)
 
 

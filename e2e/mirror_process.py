@@ -1,0 +1,43 @@
+"""The Postgres mirror as a real process, and a throwaway local Postgres, for e2e tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from gl_devenv.postgres import LocalPostgres
+
+
+@contextlib.contextmanager
+def local_postgres() -> Iterator[LocalPostgres]:
+    # The server runs as the postgres user, which must be able to reach the data directory.
+    directory = Path(tempfile.mkdtemp(prefix="gl-e2e-pg-"))
+    directory.chmod(0o755)
+    server = LocalPostgres(directory / "pg")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop("immediate")
+
+
+class MirrorProcess:
+    def __init__(self, kubeconfig: Path, dsn: str, log: Path):
+        self.kubeconfig, self.dsn, self.log = kubeconfig, dsn, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gl_mirror", "run", f"--kubeconfig={self.kubeconfig}", f"--dsn={self.dsn}",
+                 "--metrics-address=off"], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)

@@ -1,0 +1,127 @@
+"""Audit records derived from what the mirror observes, and the verification of the chain.
+
+Each create, update, delete, state change, approval and admission denial becomes one row of
+``audit_events`` (written through ``audit_append`` in the same transaction as the object, so a
+replayed event, which changes no object, adds no audit row either).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from gl_api import labels
+from gl_api.labels import LAST_MODIFIED_BY
+
+UNKNOWN = "unknown"
+VANISHED_ACTOR = "unknown (deleted while the mirror was not watching)"
+DENIAL_REASON = "AdmissionDenied"
+ACTOR_ANNOTATION = "registry.greenlang.ai/actor"
+# kopf's own bookkeeping, not a user's change.
+_IGNORED_ANNOTATIONS = ("registry.greenlang.ai/last-handled-configuration", "kopf.zalando.org/")
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    operation: str
+    actor: str
+    change: dict[str, Any] | None = None
+    decision: str | None = None
+    reason: str | None = None
+    request_uid: str | None = None
+    at: datetime | None = None  # when it happened, if earlier than now (first sight of an old object)
+
+
+def _annotations(obj: dict[str, Any] | None) -> dict[str, str]:
+    return ((obj or {}).get("metadata") or {}).get("annotations") or {}
+
+
+def _user_visible(obj: dict[str, Any] | None) -> dict[str, Any]:
+    """What a user changes: spec, labels and annotations other than controllers' bookkeeping."""
+    obj = obj or {}
+    annotations = {k: v for k, v in _annotations(obj).items()
+                   if not k.startswith(_IGNORED_ANNOTATIONS) and k != LAST_MODIFIED_BY}
+    return {"spec": obj.get("spec"), "labels": (obj.get("metadata") or {}).get("labels") or {},
+            "annotations": annotations}
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    return {key: {"before": before.get(key), "after": after.get(key)}
+            for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)}
+
+
+def records(kind: str, event_type: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[AuditRecord]:
+    if kind == "Event":
+        return _denial(after) if event_type == "ADDED" else []
+    if event_type == "DELETED":
+        return [AuditRecord("delete", _annotations(before or after).get(LAST_MODIFIED_BY, UNKNOWN))]
+    if event_type == "VANISHED":
+        return [AuditRecord("delete", VANISHED_ACTOR)]
+    if before is None:
+        # First sight, maybe after the fact (a relist): what the object itself records still counts.
+        created = [AuditRecord("create", _annotations(after).get(labels.CREATED_BY, UNKNOWN),
+                               {"after": _user_visible(after)["spec"]})]
+        approvals = [AuditRecord("approval", a["user"], {"approval": a}, decision="approved")
+                     for a in ((after or {}).get("spec") or {}).get("approvals") or []]
+        return created + approvals + [_state_change(entry) for entry in
+                                      ((after or {}).get("status") or {}).get("stateHistory") or []]
+    result = []
+    changed = _diff(_user_visible(before), _user_visible(after))
+    spec_before, spec_after = (before.get("spec") or {}), ((after or {}).get("spec") or {})
+    previous_approvals = spec_before.get("approvals") or []
+    added = [a for a in spec_after.get("approvals") or [] if a not in previous_approvals]
+    for approval in added:
+        result.append(AuditRecord("approval", approval["user"], {"approval": approval}, decision="approved"))
+    if added and set(changed) == {"spec"} and _diff(
+            {k: v for k, v in spec_before.items() if k != "approvals"},
+            {k: v for k, v in spec_after.items() if k != "approvals"}) == {}:
+        changed = {}  # the spec change was only the approval, already recorded
+    if changed:
+        result.append(AuditRecord("update", _annotations(after).get(LAST_MODIFIED_BY, UNKNOWN), changed))
+    seen = len((before.get("status") or {}).get("stateHistory") or [])
+    for entry in (((after or {}).get("status") or {}).get("stateHistory") or [])[seen:]:
+        result.append(_state_change(entry))
+    return result
+
+
+def _state_change(entry: dict[str, Any]) -> AuditRecord:
+    return AuditRecord(
+        "state_change", entry.get("by") or UNKNOWN,
+        {"from": entry.get("from"), "to": entry.get("to"), "promotion": entry.get("promotion"),
+         "fastTrack": "[fast track" in (entry.get("reason") or "")},
+        decision=entry.get("to"), reason=entry.get("reason"),
+        at=datetime.fromisoformat(entry["at"].replace("Z", "+00:00")) if entry.get("at") else None)
+
+
+def _denial(event: dict[str, Any] | None) -> list[AuditRecord]:
+    if not event or event.get("reason") != DENIAL_REASON:
+        return []
+    return [AuditRecord("admission_denial", _annotations(event).get(ACTOR_ANNOTATION, UNKNOWN),
+                        {"object": event.get("involvedObject")}, decision="denied", reason=event.get("message"))]
+
+
+def subject(kind: str, obj: dict[str, Any]) -> tuple[str, str, str, str | None]:
+    """(kind, namespace, name, uid) the record is about; an Event is about its involved object."""
+    if kind == "Event":
+        involved = obj.get("involvedObject") or {}
+        return involved.get("kind", ""), involved.get("namespace") or "", involved.get("name", ""), involved.get("uid")
+    meta = obj["metadata"]
+    return kind, meta.get("namespace") or "", meta["name"], meta.get("uid")
+
+
+def append(cur: psycopg.Cursor[Any], kind: str, obj: dict[str, Any], record: AuditRecord,
+           at: datetime | None = None) -> None:
+    subject_kind, namespace, name, uid = subject(kind, obj)
+    cur.execute("SELECT audit_append(%s, %s, NULL, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (at or record.at or datetime.now(timezone.utc), record.actor, subject_kind, namespace, name, uid,
+                 record.operation, Jsonb(record.change) if record.change is not None else None,
+                 record.request_uid, record.decision, record.reason))
+
+
+def verify(conn: psycopg.Connection[Any]) -> list[tuple[int, str]]:
+    """Rows whose content or link no longer matches: empty means the trail is intact."""
+    return [(row_id, problem) for row_id, problem in conn.execute("SELECT id, problem FROM audit_verify()")]
