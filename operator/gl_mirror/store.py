@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from gl_mirror import audit
+from gl_mirror import audit, search_index
 
 
 @dataclass(frozen=True)
@@ -72,12 +72,24 @@ def _previous(cur: psycopg.Cursor[Any], uid: str) -> dict[str, Any] | None:
     return row[0] if row else None
 
 
-def _upsert(cur: psycopg.Cursor[Any], kind: str, obj: dict[str, Any], event_type: str, deleted: bool) -> None:
+def _searchable(kind: str, obj: dict[str, Any]) -> tuple[str, str] | None:
+    """The (namespace, agent) whose search rows depend on this object, if any."""
+    if kind == "Agent":
+        return obj["metadata"].get("namespace") or "", obj["metadata"]["name"]
+    if kind == "AgentVersion":
+        return obj["metadata"].get("namespace") or "", (obj.get("spec") or {}).get("agent", "")
+    return None
+
+
+def _upsert(cur: psycopg.Cursor[Any], kind: str, obj: dict[str, Any], event_type: str, deleted: bool,
+            touched: set[tuple[str, str]] | None = None) -> None:
     """Write the object; when it really moved forward, write its history and audit records too."""
     uid, kind, namespace, name, rv, body = _row(kind, obj)
     before = _previous(cur, uid)
     applied = cur.execute(_UPSERT, (uid, kind, namespace, name, rv, body, deleted, deleted)).fetchone() is not None
     cur.execute(_HISTORY, (uid, rv, event_type, kind, namespace, name, body))
+    if applied and touched is not None and (key := _searchable(kind, before or obj)):
+        touched.add(key)
     if applied:
         audit_type = "MODIFIED" if event_type == "RELISTED" and before is not None else \
             "ADDED" if event_type == "RELISTED" else event_type
@@ -85,34 +97,41 @@ def _upsert(cur: psycopg.Cursor[Any], kind: str, obj: dict[str, Any], event_type
             audit.append(cur, kind, obj, record)
 
 
-def _apply_change(cur: psycopg.Cursor[Any], change: Change) -> None:
-    _upsert(cur, change.kind, change.obj, change.event_type, change.event_type == "DELETED")
+def _apply_change(cur: psycopg.Cursor[Any], change: Change, touched: set[tuple[str, str]]) -> None:
+    _upsert(cur, change.kind, change.obj, change.event_type, change.event_type == "DELETED", touched)
 
 
-def _apply_relist(cur: psycopg.Cursor[Any], relist: Relist) -> None:
+def _apply_relist(cur: psycopg.Cursor[Any], relist: Relist, touched: set[tuple[str, str]]) -> None:
     listed = []
     for obj in relist.items:
         listed.append(obj["metadata"]["uid"])
-        _upsert(cur, relist.kind, obj, "RELISTED", False)
+        _upsert(cur, relist.kind, obj, "RELISTED", False, touched)
     # Rows the list no longer has were deleted while the watch was away: mark them, keep them.
     gone = cur.execute("""
         UPDATE registry_objects SET deleted = true, deleted_at = now(), updated_at = now()
         WHERE kind = %s AND NOT deleted AND NOT (uid = ANY(%s::uuid[]))
         RETURNING uid, kind, namespace, name, body""", (relist.kind, listed)).fetchall()
     for uid, kind, namespace, name, body in gone:
+        if key := _searchable(kind, body):
+            touched.add(key)
         cur.execute(_HISTORY, (uid, relist.resource_version, "VANISHED", kind, namespace, name, None))
         for record in audit.records(kind, "VANISHED", body, body):
             audit.append(cur, kind, body, record)
 
 
-def write(conn: psycopg.Connection[Any], batch: Batch) -> None:
-    """Write a batch atomically: its changes and the bookmarks they justify, or nothing."""
+def write(conn: psycopg.Connection[Any], batch: Batch, embedder: search_index.Embedder | None = None) -> None:
+    """Write a batch atomically: its changes, the search rows and bookmarks they justify, or nothing."""
+    touched: set[tuple[str, str]] = set()
     with conn.transaction(), conn.cursor() as cur:
         for item in batch.changes:
             if isinstance(item, Relist):
-                _apply_relist(cur, item)
+                _apply_relist(cur, item, touched)
             else:
-                _apply_change(cur, item)
+                _apply_change(cur, item, touched)
+        for namespace, agent in sorted(touched):
+            search_index.refresh(cur, namespace, agent, embedder or search_index.default_embedder())
+        if any(item.kind == "TenantPolicy" for item in batch.changes):
+            search_index.retenant(cur)
         for kind, resource_version in batch.bookmarks.items():
             cur.execute(_BOOKMARK, (kind, resource_version))
 

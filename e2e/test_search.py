@@ -1,0 +1,142 @@
+"""Search through the mirror: typos, meaning, filters, stable pages, and tenant visibility in the database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+from kubernetes import client
+
+from e2e import registry as reg
+from e2e import wait
+from e2e.mirror_process import MirrorProcess, local_postgres
+from gl_api import GROUP, VERSION, naming
+from gl_mirror import search
+from gl_mirror.search_index import default_embedder
+
+TENANT_A, TENANT_B = "search-tenant-a", "search-tenant-b"
+NS_A, NS_B = f"{TENANT_A}-dev", f"{TENANT_B}-dev"
+
+AGENTS = {
+    # namespace, name, visibility, domain, description, {version: state}
+    "cbam": (NS_A, reg.AGENT, "public", "sustainability.cbam", None, {"2.3.1": "certified", "2.4.0": "draft"}),
+    "hr": (NS_A, "hr-onboarding-assistant", "tenant", "people.onboarding",
+           "Answers new employees' questions about benefits, equipment and first-week schedules.",
+           {"1.0.0": "certified"}),
+    "vat": (NS_B, "vat-invoice-validator", "public", "finance.tax",
+            "Checks VAT rates and reverse-charge rules on supplier invoices.", {"1.2.0": "certified"}),
+    "payroll": (NS_B, "payroll-withholding", "tenant", "finance.payroll",
+                "Computes income tax withholding for monthly payroll runs.", {"0.9.0": "draft"}),
+}
+
+
+def _tenant(name: str, namespace: str) -> dict:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "TenantPolicy", "metadata": {"name": name},
+            "spec": {"environments": [{"name": "dev", "namespace": namespace}]}}
+
+
+@pytest.fixture(scope="module")
+def indexed(cluster, api, tmp_path_factory):
+    custom = client.CustomObjectsApi(api)
+    for tenant, namespace in ((TENANT_A, NS_A), (TENANT_B, NS_B)):
+        cluster.kubectl("create", "namespace", namespace, check=False)
+        assert cluster.kubectl("apply", "-f", "-", input=json.dumps(_tenant(tenant, namespace))).returncode == 0
+    for namespace, name, visibility, domain, description, versions in AGENTS.values():
+        agent = reg.example("Agent")
+        agent["metadata"] = {"name": name, "namespace": namespace}
+        agent["spec"].update(visibility=visibility, domain=domain, displayName=name.replace("-", " ").title())
+        if description:
+            agent["spec"].update(description=description, tags=[domain.split(".")[-1]])
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "agents", agent)
+        for version, state in versions.items():
+            obj = reg.example("AgentVersion")
+            obj["metadata"] = {"name": naming.object_name(name, version), "namespace": namespace}
+            obj["spec"].update(agent=name, version=version)
+            if name != reg.AGENT:
+                obj["spec"]["capabilities"] = [{"name": "answer", "description": description}]
+            custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "agentversions", obj)
+            # The lifecycle is not under test here: set the state an operator would have reached.
+            custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, "agentversions",
+                                                         naming.object_name(name, version),
+                                                         {"status": {"state": state}})
+    with local_postgres() as postgres:
+        mirror = MirrorProcess(Path(cluster.kubeconfig), postgres.dsn(), tmp_path_factory.mktemp("search") / "m.log")
+        mirror.start()
+        try:
+            def indexed_states():
+                try:
+                    with psycopg.connect(postgres.dsn()) as conn:
+                        return conn.execute("SELECT count(*) FROM agent_search WHERE namespace IN (%s, %s) "
+                                            "AND state IS NOT NULL AND tenant IS NOT NULL",
+                                            (NS_A, NS_B)).fetchone()[0] == 5
+                except psycopg.Error:
+                    return False
+            wait.until(indexed_states, timeout=90, interval=0.5, what="the search index")
+            yield postgres
+        finally:
+            mirror.stop()
+        for namespace in (NS_A, NS_B):
+            cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        for tenant in (TENANT_A, TENANT_B):
+            cluster.kubectl("delete", "tenantpolicy", tenant, "--wait=false", check=False)
+
+
+def _search(postgres, query: str, caller: search.Caller, **kwargs) -> search.Page:
+    with psycopg.connect(postgres.dsn()) as conn:
+        return search.search(conn, query, caller, default_embedder(), **kwargs)
+
+
+EVERYONE = search.Caller(all_tenants=True)
+
+
+def test_typos_still_find_the_agent(indexed):
+    hits = _search(indexed, "cbam calculater", EVERYONE).hits
+    assert hits[0].agent == reg.AGENT
+    assert any("close spelling" in why or "words match" in why for why in hits[0].why)
+
+
+def test_meaning_finds_cbam_for_carbon_border_tax(indexed):
+    example_text = json.dumps(reg.example("Agent")) + json.dumps(reg.example("AgentVersion"))
+    assert "tax" not in example_text.lower()  # the CBAM agent never says "tax"
+    hits = _search(indexed, "carbon border tax", EVERYONE).hits
+    assert hits[0].agent == reg.AGENT
+    assert any(why.startswith("similar meaning") for why in hits[0].why)
+
+
+def test_filters_and_stable_pages(indexed):
+    certified = search.Filters(state="certified")
+    seen, cursor = [], None
+    while True:
+        page = _search(indexed, "agent", EVERYONE, filters=certified, limit=1, cursor=cursor)
+        seen += [h.ref for h in page.hits]
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    everything = [h.ref for h in _search(indexed, "agent", EVERYONE, filters=certified, limit=50).hits]
+    assert seen == everything and len(seen) == len(set(seen))
+    assert all(h.state == "certified" for h in _search(indexed, "agent", EVERYONE, filters=certified).hits)
+    finance = _search(indexed, "tax", EVERYONE, filters=search.Filters(domain="finance")).hits
+    assert {h.agent for h in finance} <= {"vat-invoice-validator", "payroll-withholding"} and finance
+
+
+def test_tenants_see_their_drafts_and_only_certified_public_agents_of_others(indexed):
+    tenant_a = {h.ref for h in _search(indexed, "cbam calculator", search.Caller((TENANT_A,))).hits}
+    tenant_b = {h.ref for h in _search(indexed, "cbam calculator", search.Caller((TENANT_B,))).hits}
+    assert f"{reg.AGENT}@2.4.0" in tenant_a  # a draft inside its own tenant
+    assert f"{reg.AGENT}@2.4.0" not in tenant_b and f"{reg.AGENT}@2.3.1" in tenant_b
+    onboarding = {h.agent for h in _search(indexed, "employee onboarding benefits", search.Caller((TENANT_B,))).hits}
+    assert "hr-onboarding-assistant" not in onboarding  # tenant-only visibility
+
+
+def test_row_level_security_holds_for_plain_sql(indexed):
+    indexed.sql("greenlang", "DO $$ BEGIN CREATE ROLE tenant_b_reader LOGIN IN ROLE greenlang_reader; "
+                              "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    with psycopg.connect(indexed.dsn(user="tenant_b_reader")) as conn:
+        conn.execute("SELECT set_config('greenlang.tenants', %s, false)", (TENANT_B,))
+        rows = conn.execute("SELECT agent, version, state FROM agent_search WHERE namespace = %s ORDER BY version",
+                            (NS_A,)).fetchall()
+        assert rows == [(reg.AGENT, "2.3.1", "certified")]
+        (own,) = conn.execute("SELECT count(*) FROM agent_search WHERE namespace = %s", (NS_B,)).fetchone()
+        assert own == 2
