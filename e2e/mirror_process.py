@@ -27,15 +27,15 @@ def local_postgres() -> Iterator[LocalPostgres]:
 
 
 class MirrorProcess:
-    def __init__(self, kubeconfig: Path, dsn: str, log: Path):
-        self.kubeconfig, self.dsn, self.log = kubeconfig, dsn, log
+    def __init__(self, kubeconfig: Path, dsn: str, log: Path, args: list[str] | None = None):
+        self.kubeconfig, self.dsn, self.log, self.args = kubeconfig, dsn, log, args or []
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gl_mirror", "run", f"--kubeconfig={self.kubeconfig}", f"--dsn={self.dsn}",
-                 "--metrics-address=off"], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+                 "--metrics-address=off", *self.args], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

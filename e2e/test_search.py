@@ -13,6 +13,8 @@ from e2e import registry as reg
 from e2e import wait
 from e2e.mirror_process import MirrorProcess, local_postgres
 from gl_api import GROUP, VERSION, naming
+from gl_devenv import registry_services
+from gl_devenv.cluster import free_port
 from gl_mirror import search
 from gl_mirror.search_index import default_embedder
 
@@ -33,8 +35,10 @@ AGENTS = {
 
 
 def _tenant(name: str, namespace: str) -> dict:
+    member = "bea" if name == TENANT_B else "ann"
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "TenantPolicy", "metadata": {"name": name},
-            "spec": {"environments": [{"name": "dev", "namespace": namespace}]}}
+            "spec": {"environments": [{"name": "dev", "namespace": namespace}],
+                     "members": [{"kind": "User", "name": member, "role": "viewer"}]}}
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +65,14 @@ def indexed(cluster, api, tmp_path_factory):
             custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, "agentversions",
                                                          naming.object_name(name, version),
                                                          {"status": {"state": state}})
+    port = free_port()
+    _, serving = registry_services.query_api_tls(Path(cluster.pki_dir))
     with local_postgres() as postgres:
-        mirror = MirrorProcess(Path(cluster.kubeconfig), postgres.dsn(), tmp_path_factory.mktemp("search") / "m.log")
+        mirror = MirrorProcess(Path(cluster.kubeconfig), postgres.dsn(), tmp_path_factory.mktemp("search") / "m.log",
+                               [f"--api-address=127.0.0.1:{port}", f"--api-cert={serving.cert}",
+                                f"--api-key={serving.key}"])
         mirror.start()
+        registry_services.install_query_api(cluster, Path(cluster.pki_dir), port)
         try:
             def indexed_states():
                 try:
@@ -140,3 +149,39 @@ def test_row_level_security_holds_for_plain_sql(indexed):
         assert rows == [(reg.AGENT, "2.3.1", "certified")]
         (own,) = conn.execute("SELECT count(*) FROM agent_search WHERE namespace = %s", (NS_B,)).fetchone()
         assert own == 2
+
+
+SEARCH_API = "/apis/search.registry.greenlang.ai/v1alpha1"
+
+
+def _kubectl_search(cluster, query: str, as_user: str | None, namespace: str | None = None):
+    path = f"{SEARCH_API}/namespaces/{namespace}/agentsearches" if namespace else f"{SEARCH_API}/agentsearches"
+    impersonate = [f"--as={as_user}"] if as_user else []
+    return cluster.kubectl("get", "--raw", f"{path}?q={query.replace(' ', '+')}", *impersonate, check=False)
+
+
+def test_the_aggregated_api_searches_as_the_user_with_their_rbac(cluster, indexed):
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": "bea-searches"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                           "name": "greenlang-registry:search-reader"},
+               "subjects": [{"kind": "User", "name": "bea", "apiGroup": "rbac.authorization.k8s.io"}]}
+    assert cluster.kubectl("apply", "-f", "-", input=json.dumps(binding)).returncode == 0
+    wait.until(lambda: cluster.kubectl(
+        "get", "apiservice", "v1alpha1.search.registry.greenlang.ai", "-o",
+        'jsonpath={.status.conditions[?(@.type=="Available")].status}', check=False).stdout.strip() == "True",
+        timeout=60, what="the aggregated API to be available")
+
+    found = _kubectl_search(cluster, "cbam calculator", "bea")
+    assert found.returncode == 0, found.stderr
+    refs = [item["ref"] for item in json.loads(found.stdout)["items"]]
+    assert f"{reg.AGENT}@2.3.1" in refs and f"{reg.AGENT}@2.4.0" not in refs  # tenant A's draft stays hidden
+    as_admin = [i["ref"] for i in json.loads(_kubectl_search(cluster, "cbam calculator", None).stdout)["items"]]
+    assert f"{reg.AGENT}@2.4.0" in as_admin  # platform admins see every tenant
+
+    denied = _kubectl_search(cluster, "cbam", "nobody")
+    assert denied.returncode != 0
+    assert ('agentsearches.search.registry.greenlang.ai is forbidden: User "nobody" cannot list resource '
+            '"agentsearches"') in denied.stderr
+    discovery = cluster.kubectl("api-resources", "--api-group=search.registry.greenlang.ai", check=False)
+    assert "agentsearches" in discovery.stdout and "auditevents" in discovery.stdout

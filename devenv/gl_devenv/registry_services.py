@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from pathlib import Path
@@ -70,3 +71,36 @@ def stop_operator(cluster: LocalCluster) -> None:
     if cluster.is_running():
         uninstall_webhooks(cluster)
     cluster.processes.stop(OPERATOR, grace=15)
+
+
+QUERY_SERVICE, QUERY_NAMESPACE = "greenlang-registry-search", "greenlang-system"
+
+
+def query_api_tls(pki_dir: Path) -> tuple[certs.Pair, certs.Pair]:
+    """Serving certificate for the query API; the aggregator checks it against <service>.<namespace>.svc."""
+    ca = certs.ensure_ca(pki_dir, "query-api-ca", "greenlang-query-api-ca")
+    return ca, certs.ensure_leaf(pki_dir, "query-api", ca, "greenlang-registry-search", server=True,
+                                 dns=(f"{QUERY_SERVICE}.{QUERY_NAMESPACE}.svc", "localhost"), ips=("127.0.0.1",))
+
+
+def install_query_api(cluster: object, pki_dir: Path, port: int) -> None:
+    """Register the mirror's query API as an aggregated API served on localhost:port.
+
+    There is no kube-proxy here, so a ClusterIP would not route; the aggregator dials an
+    ExternalName Service by its external name, which lets it reach a server on loopback.
+    """
+    ca, _ = query_api_tls(pki_dir)
+    objects = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": QUERY_NAMESPACE}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": QUERY_SERVICE, "namespace": QUERY_NAMESPACE},
+         "spec": {"type": "ExternalName", "externalName": "localhost", "ports": [{"port": port, "protocol": "TCP"}]}},
+        {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+         "metadata": {"name": "v1alpha1.search.registry.greenlang.ai"},
+         "spec": {"group": "search.registry.greenlang.ai", "version": "v1alpha1", "groupPriorityMinimum": 1000,
+                  "versionPriority": 15, "caBundle": base64.b64encode(ca.cert.read_bytes()).decode(),
+                  "service": {"namespace": QUERY_NAMESPACE, "name": QUERY_SERVICE, "port": port}}},
+    ]
+    result = cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",  # type: ignore[attr-defined]
+                                                                  "items": objects}), check=False)
+    if result.returncode != 0:
+        raise ClusterError(f"registering the query API failed: {result.stderr.strip()}")

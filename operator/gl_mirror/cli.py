@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
+from typing import Any
 
 import prometheus_client
 import psycopg
@@ -51,12 +54,37 @@ def run(args: argparse.Namespace) -> int:
         host, _, port = args.metrics_address.rpartition(":")
         prometheus_client.start_http_server(int(port), addr=host or "0.0.0.0")
     _migrate_when_ready(args.dsn, stop)
-    mirror = Mirror(api_client(args.kubeconfig, args.context), args.dsn)
+    api = api_client(args.kubeconfig, args.context)
+    mirror = Mirror(api, args.dsn)
     mirror.start()
     log.info("mirroring into Postgres")
+    if args.api_address:
+        _serve_query_api(args, api)
     stop.wait()
     mirror.stop()
     return 0
+
+
+def _serve_query_api(args: argparse.Namespace, api: Any) -> None:
+    """Serve search and audit to the aggregation layer, trusting the API server's request-header CA."""
+    from kubernetes import client
+
+    from gl_mirror import query_api
+
+    if not (args.api_cert and args.api_key):
+        raise SystemExit("gl-mirror: --api-address needs --api-cert and --api-key")
+    config_map = client.CoreV1Api(api).read_namespaced_config_map("extension-apiserver-authentication", "kube-system")
+    ca_pem = config_map.data.get("requestheader-client-ca-file")
+    if not ca_pem:
+        raise SystemExit("gl-mirror: the API server has no request-header CA (start it with --requestheader-* flags)")
+    allowed = tuple(json.loads(config_map.data.get("requestheader-allowed-names") or "[]")) or ("front-proxy-client",)
+    ca_file = tempfile.NamedTemporaryFile("w", suffix=".crt", delete=False)
+    ca_file.write(ca_pem)
+    ca_file.close()
+    host, _, port = args.api_address.rpartition(":")
+    query_api.serve(query_api.QueryService(args.dsn, api, allowed), (host or "0.0.0.0", int(port)), args.api_cert,
+                    args.api_key, ca_file.name)
+    log.info("query API listening on %s", args.api_address)
 
 
 def verify_audit(args: argparse.Namespace) -> int:
@@ -91,6 +119,9 @@ def parser() -> argparse.ArgumentParser:
     runner.add_argument("--context", help="kubeconfig context")
     runner.add_argument("--dsn", default=os.environ.get("GL_MIRROR_DSN"), help="Postgres DSN (default: $GL_MIRROR_DSN)")
     runner.add_argument("--metrics-address", default="0.0.0.0:9091", help="host:port for metrics, or 'off'")
+    runner.add_argument("--api-address", help="host:port to serve the aggregated query API on (TLS); default: off")
+    runner.add_argument("--api-cert", help="PEM serving certificate for the query API")
+    runner.add_argument("--api-key", help="PEM private key of --api-cert")
     runner.add_argument("-v", "--verbose", action="store_true")
     runner.set_defaults(run=run)
     verifier = commands.add_parser("audit-verify", help="check every audit row's hash and link; exit 1 on tampering")

@@ -1,0 +1,210 @@
+"""The mirror's query API, served to users through the Kubernetes aggregation layer.
+
+The API server authenticates the user and forwards the request over mutual TLS with its
+front-proxy client certificate, naming the user in X-Remote-User / X-Remote-Group. This server
+trusts those headers only from a peer whose certificate chains to the request-header CA and
+carries an allowed name, authorizes the user with a SubjectAccessReview, and passes the user's
+tenants to Postgres, where row-level security applies.
+
+    GET /apis/search.registry.greenlang.ai/v1alpha1/agentsearches?q=carbon+border+tax
+    GET /apis/search.registry.greenlang.ai/v1alpha1/namespaces/NS/agentsearches?q=...
+    GET /apis/search.registry.greenlang.ai/v1alpha1/auditevents?actor=alice&limit=50
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import psycopg
+from kubernetes import client
+
+from gl_mirror import search
+from gl_mirror.search_index import default_embedder
+
+log = logging.getLogger(__name__)
+GROUP = "search.registry.greenlang.ai"
+VERSION = "v1alpha1"
+GROUP_VERSION = f"{GROUP}/{VERSION}"
+RESOURCES = {"agentsearches": ("AgentSearchResult", True), "auditevents": ("AuditEvent", False)}
+
+
+@dataclass(frozen=True)
+class Identity:
+    user: str
+    groups: tuple[str, ...]
+
+
+def _status(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+            "reason": reason, "code": code}
+
+
+def discovery_group() -> dict[str, Any]:
+    version = {"groupVersion": GROUP_VERSION, "version": VERSION}
+    return {"kind": "APIGroup", "apiVersion": "v1", "name": GROUP, "versions": [version],
+            "preferredVersion": version}
+
+
+def discovery_resources() -> dict[str, Any]:
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": GROUP_VERSION, "resources": [
+        {"name": name, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind, "verbs": ["list"],
+         "categories": ["greenlang"] if name == "agentsearches" else []}
+        for name, (kind, namespaced) in RESOURCES.items()]}
+
+
+class QueryService:
+    """What the handlers need: Postgres, the Kubernetes API (for SubjectAccessReviews) and trust settings."""
+
+    def __init__(self, dsn: str, api: client.ApiClient, allowed_names: tuple[str, ...] = ("front-proxy-client",)):
+        self.dsn = dsn
+        self.api = api
+        self.allowed_names = allowed_names
+
+    def allowed(self, who: Identity, verb: str, resource: str, namespace: str | None, group: str = GROUP) -> bool:
+        review = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
+            user=who.user, groups=list(who.groups),
+            resource_attributes=client.V1ResourceAttributes(group=group, resource=resource, verb=verb,
+                                                            namespace=namespace)))
+        return bool(client.AuthorizationV1Api(self.api).create_subject_access_review(review).status.allowed)
+
+    def caller(self, conn: psycopg.Connection[Any], who: Identity) -> search.Caller:
+        """Platform readers (allowed to list TenantPolicies) see every tenant; others their own."""
+        if self.allowed(who, "list", "tenantpolicies", None, group="registry.greenlang.ai"):
+            return search.Caller(all_tenants=True)
+        rows = conn.execute("""
+            SELECT DISTINCT name FROM registry_objects, jsonb_array_elements(body -> 'spec' -> 'members') AS m
+            WHERE kind = 'TenantPolicy' AND NOT deleted
+              AND ((m ->> 'kind' = 'User' AND m ->> 'name' = %s) OR (m ->> 'kind' = 'Group' AND m ->> 'name' = ANY(%s)))
+        """, (who.user, list(who.groups))).fetchall()
+        return search.Caller(tuple(sorted(r[0] for r in rows)))
+
+    def agent_searches(self, who: Identity, namespace: str | None, params: dict[str, str]) -> dict[str, Any]:
+        query = params.get("q", "").strip()
+        if not query:
+            raise ValueError("the q parameter is required, e.g. ?q=carbon+border+tax")
+        filters = search.Filters(domain=params.get("domain"), type=params.get("type"), state=params.get("state"),
+                                 namespace=namespace, tag=params.get("tag"))
+        with psycopg.connect(self.dsn) as conn:
+            page = search.search(conn, query, self.caller(conn, who), default_embedder(), filters,
+                                 limit=int(params.get("limit", 20)), cursor=params.get("continue"))
+        return {"kind": "AgentSearchResultList", "apiVersion": GROUP_VERSION,
+                "metadata": {"continue": page.next_cursor or ""},
+                "items": [{"kind": "AgentSearchResult", "apiVersion": GROUP_VERSION,
+                           "metadata": {"name": h.ref, "namespace": h.namespace}, **h.to_json()} for h in page.hits]}
+
+    def audit_events(self, who: Identity, params: dict[str, str]) -> dict[str, Any]:
+        clauses, values = [], []
+        for column in ("tenant", "actor", "kind", "namespace", "name", "operation"):
+            if params.get(column):
+                clauses.append(f"{column} = %s")
+                values.append(params[column])
+        if params.get("startTime"):
+            clauses.append("at >= %s")
+            values.append(params["startTime"])
+        if params.get("endTime"):
+            clauses.append("at < %s")
+            values.append(params["endTime"])
+        if params.get("continue"):
+            clauses.append("id < %s")
+            values.append(int(params["continue"]))
+        limit = min(int(params.get("limit", 100)), 1000)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        with psycopg.connect(self.dsn) as conn:
+            rows = conn.execute(f"SELECT id, at, actor, tenant, kind, namespace, name, operation, change, decision, "
+                                f"reason FROM audit_events {where} ORDER BY id DESC LIMIT %s",
+                                (*values, limit + 1)).fetchall()
+        items = [{"kind": "AuditEvent", "apiVersion": GROUP_VERSION, "metadata": {"name": str(r[0])},
+                  "id": r[0], "at": r[1].isoformat(), "actor": r[2], "tenant": r[3], "object": {
+                      "kind": r[4], "namespace": r[5], "name": r[6]}, "operation": r[7], "change": r[8],
+                  "decision": r[9], "reason": r[10]} for r in rows[:limit]]
+        return {"kind": "AuditEventList", "apiVersion": GROUP_VERSION,
+                "metadata": {"continue": str(rows[limit - 1][0]) if len(rows) > limit else ""}, "items": items}
+
+
+def _handler(service: QueryService) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, code: int, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _identity(self) -> Identity | None:
+            peer = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
+            names = {value for field in (peer or {}).get("subject", ()) for key, value in field if key == "commonName"}
+            if not names & set(service.allowed_names):
+                return None
+            user = self.headers.get("X-Remote-User")
+            return Identity(user, tuple(self.headers.get_all("X-Remote-Group") or ())) if user else None
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            url = urllib.parse.urlparse(self.path)
+            params = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
+            parts = [p for p in url.path.split("/") if p]
+            if url.path in ("/healthz", "/readyz", "/livez"):
+                self._send(200, {"status": "ok"})
+                return
+            who = self._identity()
+            if who is None:
+                self._send(401, _status(401, "Unauthorized", "requests must come through the Kubernetes API server"))
+                return
+            try:
+                if parts == ["apis"]:
+                    self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [discovery_group()]})
+                elif parts == ["apis", GROUP]:
+                    self._send(200, discovery_group())
+                elif parts == ["apis", GROUP, VERSION]:
+                    self._send(200, discovery_resources())
+                else:
+                    self._resource(who, parts[3:] if parts[:3] == ["apis", GROUP, VERSION] else None, params)
+            except ValueError as error:
+                self._send(400, _status(400, "BadRequest", str(error)))
+            except Exception as error:  # a failing backend must answer, not hang the API server
+                log.exception("query failed")
+                self._send(503, _status(503, "ServiceUnavailable", f"the registry mirror could not answer: {error}"))
+
+        def _resource(self, who: Identity, rest: list[str] | None, params: dict[str, str]) -> None:
+            namespace = None
+            if rest and len(rest) == 3 and rest[0] == "namespaces":
+                namespace, rest = rest[1], rest[2:]
+            if not rest or len(rest) != 1 or rest[0] not in RESOURCES:
+                self._send(404, _status(404, "NotFound", f"unknown path {self.path}"))
+                return
+            resource = rest[0]
+            if not service.allowed(who, "list", resource, namespace):
+                where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+                self._send(403, _status(403, "Forbidden", f'{resource}.{GROUP} is forbidden: User "{who.user}" '
+                                                          f'cannot list resource "{resource}" in API group '
+                                                          f'"{GROUP}" {where}'))
+                return
+            if resource == "agentsearches":
+                self._send(200, service.agent_searches(who, namespace, params))
+            else:
+                self._send(200, service.audit_events(who, params))
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("query api: " + format, *args)
+
+    return Handler
+
+
+def serve(service: QueryService, address: tuple[str, int], certfile: str, keyfile: str,
+          client_ca: str) -> ThreadingHTTPServer:
+    """Start the HTTPS server in a thread; clients must present a certificate signed by ``client_ca``."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certfile, keyfile)
+    context.load_verify_locations(cafile=client_ca)
+    context.verify_mode = ssl.CERT_OPTIONAL  # health probes come without one; data needs one (see _identity)
+    server = ThreadingHTTPServer(address, _handler(service))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, name="query-api", daemon=True).start()
+    return server
