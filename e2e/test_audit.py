@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ from e2e import wait
 from e2e.governed import TEAM, promotion_object, version_object
 from e2e.mirror_process import MirrorProcess, local_postgres
 from gl_api import naming
+from gl_devenv import registry_services
+from gl_devenv.cluster import free_port
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +25,13 @@ def audited(tmp_path_factory):
     """The governed registry (webhooks stamp identities) mirrored into Postgres."""
     workdir = tmp_path_factory.mktemp("audited")
     with setup.running(workdir, "regopy") as env, local_postgres() as postgres:
-        mirror = MirrorProcess(Path(env.cluster.kubeconfig), postgres.dsn(), workdir / "mirror.log")
+        port = free_port()
+        _, serving = registry_services.query_api_tls(env.cluster.pki_dir)
+        mirror = MirrorProcess(Path(env.cluster.kubeconfig), postgres.dsn(), workdir / "mirror.log",
+                               [f"--api-address=127.0.0.1:{port}", f"--api-cert={serving.cert}",
+                                f"--api-key={serving.key}"])
         mirror.start()
+        registry_services.install_query_api(env.cluster, env.cluster.pki_dir, port)
         try:
             # Caught up: every kind (five and their Events) has been listed and bookmarked.
             wait.until(lambda: _count(postgres, "SELECT count(*) FROM watch_bookmarks") == 6, timeout=60,
@@ -76,6 +84,31 @@ def test_every_step_of_a_promotion_is_audited_with_its_actor(audited):
     promotion = wait.until(lambda: ("approval", "bob", "approved") in (rows := _rows(postgres, "audit-cert")) and rows,
                            timeout=30, what="the approval's audit row")
     assert promotion[0] == ("create", "alice", None)
+
+
+def test_audit_is_queried_through_the_api_server_by_auditors_only(audited):
+    env, _ = audited
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": "olaf-audits"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                           "name": "greenlang-registry:audit-reader"},
+               "subjects": [{"kind": "User", "name": "olaf", "apiGroup": "rbac.authorization.k8s.io"}]}
+    assert env.apply(binding).returncode == 0
+    path = "/apis/search.registry.greenlang.ai/v1alpha1/auditevents?actor=alice&limit=2"
+
+    def listed():
+        result = env.kubectl("get", "--raw", path, as_user="olaf")
+        return result.returncode == 0 and json.loads(result.stdout)
+
+    page = wait.until(listed, timeout=60, what="the audit API")
+    assert len(page["items"]) == 2 and page["metadata"]["continue"]
+    assert page["items"][0]["id"] > page["items"][1]["id"]  # newest first
+    assert all(item["actor"] == "alice" for item in page["items"])
+    following = json.loads(env.kubectl("get", "--raw", f"{path}&continue={page['metadata']['continue']}",
+                                       as_user="olaf").stdout)
+    assert following["items"][0]["id"] < page["items"][1]["id"]
+    denied = env.kubectl("get", "--raw", path, as_user="alice")
+    assert denied.returncode != 0 and 'cannot list resource "auditevents"' in denied.stderr
 
 
 def test_admission_denials_are_audited(audited):
