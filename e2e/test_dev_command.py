@@ -24,20 +24,27 @@ def test_up_runs_the_registry_and_down_stops_it(tmp_path):
         assert up.returncode == 0, up.stderr
         assert up.stdout.strip() == f"export KUBECONFIG={home / 'kubeconfig'}"
         assert "CRDs installed; operator running" in up.stderr
+        assert "mirror serving /apis/search.registry.greenlang.ai/v1alpha1" in up.stderr
 
         status = gl_dev(home, "status")
         assert status.returncode == 0
-        assert all(f"{name}" in status.stdout for name in ("etcd", "kube-apiserver", "kwok", "gl-operator"))
+        assert all(f"{name}" in status.stdout for name in ("etcd", "kube-apiserver", "kwok", "gl-operator",
+                                                           "gl-mirror"))
         assert "stopped" not in status.stdout
 
         kubectl = [str(build.binary("kubernetes", "kubectl")), f"--kubeconfig={home / 'kubeconfig'}"]
         crds = subprocess.run([*kubectl, "get", "crd", "-o", "name"], capture_output=True, text=True, check=True)
         assert "customresourcedefinition.apiextensions.k8s.io/agentversions.registry.greenlang.ai" in crds.stdout
 
+        search = subprocess.run([*kubectl, "get", "--raw",
+                                 "/apis/search.registry.greenlang.ai/v1alpha1/agentsearches?q=cbam"],
+                                capture_output=True, text=True)
+        assert search.returncode == 0 and '"kind": "AgentSearchResultList"' in search.stdout, search.stderr
+
         again = gl_dev(home, "up")  # idempotent: a second `up` finds everything running
         assert again.returncode == 0 and "already running" in again.stderr
     finally:
-        down = gl_dev(home, "down")
+        down = gl_dev(home, "down", "--purge")  # also removes the Postgres data kept outside the home
     assert down.returncode == 0
     stopped = gl_dev(home, "status")
     assert stopped.returncode == 1

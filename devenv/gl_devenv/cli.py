@@ -1,6 +1,7 @@
 """`gl-dev`: run the registry locally on a real control plane built from Go modules.
 
-    gl-dev up        build what is missing, start the control plane, install the CRDs, run the operator
+    gl-dev up        build what is missing, start the control plane, install the CRDs, run the operator,
+                     start Postgres and the mirror (search and audit, as an aggregated API)
     gl-dev status    show which components run and where the kubeconfig is
     gl-dev down      stop everything (etcd data stays; --purge removes it)
     gl-dev build     only build the control-plane binaries into the shared cache
@@ -15,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gl_devenv import build, cluster, crd_install, registry_services
+from gl_devenv import build, cluster, crd_install, postgres, registry_services
 
 EPILOG = """examples:
   gl-dev up && export KUBECONFIG=$(gl-dev kubeconfig)
@@ -42,16 +43,35 @@ def _up(args: argparse.Namespace) -> int:
     if not args.no_operator:
         metrics = registry_services.start_operator(local)
         running.append(f"operator running (metrics {metrics}, logs {local.log_dir}/gl-operator.log)")
+    if not args.no_mirror:
+        database = postgres.LocalPostgres(postgres.project_directory(args.home), port=_postgres_port(args.home))
+        if not database.running():
+            database.start()
+        (args.home / "postgres.port").write_text(str(database.port))
+        path = registry_services.start_mirror(local, database.dsn())
+        running.append(f"Postgres at {database.dsn()}; mirror serving {path}")
     print(f"ready: {local.server}; {'; '.join(running)}. Use it with:", file=sys.stderr)
     print(f"export KUBECONFIG={local.kubeconfig}")
     return 0
 
 
+def _postgres_port(home: Path) -> int:
+    try:
+        return int((home / "postgres.port").read_text())
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
 def _down(args: argparse.Namespace) -> int:
     local = cluster.LocalCluster(args.home)
+    registry_services.stop_mirror(local)
     registry_services.stop_operator(local)
+    postgres.LocalPostgres(postgres.project_directory(args.home)).stop()
     local.stop()
     if args.purge and args.home.exists():
+        database_dir = postgres.project_directory(args.home)
+        if not database_dir.is_relative_to(args.home):
+            shutil.rmtree(database_dir.parent, ignore_errors=True)
         shutil.rmtree(args.home)
         print(f"stopped and removed {args.home}", file=sys.stderr)
     else:
@@ -63,9 +83,9 @@ def _status(args: argparse.Namespace) -> int:
     local = cluster.LocalCluster(args.home)
     for name, state in local.status().items():
         print(f"{name:24} {state}")
-    operator = registry_services.OPERATOR
-    pid = local.processes.pid(operator)
-    print(f"{operator:24} {f'running (pid {pid})' if local.processes.running(operator) else 'stopped'}")
+    for service in (registry_services.OPERATOR, registry_services.MIRROR):
+        pid = local.processes.pid(service)
+        print(f"{service:24} {f'running (pid {pid})' if local.processes.running(service) else 'stopped'}")
     if local.is_running():
         print(f"{'kubeconfig':24} {local.kubeconfig}")
         return 0
@@ -93,6 +113,7 @@ def parser() -> argparse.ArgumentParser:
     commands = main.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start the local control plane, install the CRDs, run the operator")
     up.add_argument("--no-operator", action="store_true", help="leave the registry operator out")
+    up.add_argument("--no-mirror", action="store_true", help="leave Postgres and the mirror out")
     up.add_argument("--timeout", type=float, default=300, help="seconds to wait for readiness once built")
     up.set_defaults(run=_up)
     down = commands.add_parser("down", help="stop the local control plane")

@@ -8,6 +8,7 @@ production the mirror takes any Postgres by DSN.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -32,6 +33,24 @@ def bin_dir() -> Path:
     if not found:
         raise PostgresError("PostgreSQL is not installed: apt-get install postgresql postgresql-contrib")
     return Path(found[-1]).parent
+
+
+def reachable_by_server(path: Path) -> bool:
+    """Can the postgres system user reach ``path`` (every parent must be searchable)?"""
+    if os.geteuid() != 0:
+        return True
+    return subprocess.run(["runuser", "-u", SUPERUSER, "--", "test", "-x", str(path)], capture_output=True).returncode == 0
+
+
+def project_directory(home: Path) -> Path:
+    """Where a project's Postgres lives: inside it when the server can reach it, else under /var/tmp."""
+    home.mkdir(parents=True, exist_ok=True)
+    if reachable_by_server(home):
+        return home / "postgres"
+    fallback = Path("/var/tmp") / f"greenlang-registry-{hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:12]}"
+    fallback.mkdir(parents=True, exist_ok=True)
+    fallback.chmod(0o755)
+    return fallback / "postgres"
 
 
 @dataclass

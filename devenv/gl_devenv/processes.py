@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -76,14 +77,15 @@ class Supervisor:
         text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else []
         return f"last lines of {path}:\n" + "\n".join(text)
 
-    def wait_healthy(self, name: str, url: str, timeout: float) -> None:
+    def wait_healthy(self, name: str, url: str, timeout: float, insecure: bool = False) -> None:
         """Wait until ``url`` answers 200, failing fast (with the log) if the process dies."""
+        context = ssl._create_unverified_context() if insecure else None  # a probe of our own loopback server
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running(name):
                 raise StartError(f"{name} exited during start-up; {self.tail(name)}")
             try:
-                with urllib.request.urlopen(url, timeout=1) as reply:
+                with urllib.request.urlopen(url, timeout=1, context=context) as reply:
                     if reply.status == 200:
                         return
             except OSError:

@@ -104,3 +104,29 @@ def install_query_api(cluster: object, pki_dir: Path, port: int) -> None:
                                                                   "items": objects}), check=False)
     if result.returncode != 0:
         raise ClusterError(f"registering the query API failed: {result.stderr.strip()}")
+
+
+MIRROR = "gl-mirror"
+
+
+def start_mirror(cluster: LocalCluster, dsn: str, timeout: float = 60) -> str:
+    """Run `gl-mirror` with its query API, registered as an aggregated API; returns the API path."""
+    processes = cluster.processes
+    ports_file = cluster.run_dir / f"{MIRROR}.ports"
+    if not processes.running(MIRROR):
+        port = free_port()
+        ports_file.write_text(str(port))
+        _, serving = query_api_tls(cluster.pki_dir)
+        processes.spawn(MIRROR, [sys.executable, "-m", "gl_mirror", "run", f"--kubeconfig={cluster.kubeconfig}",
+                                 f"--dsn={dsn}", "--metrics-address=off", f"--api-address=127.0.0.1:{port}",
+                                 f"--api-cert={serving.cert}", f"--api-key={serving.key}"], cwd=cluster.workdir)
+        processes.wait_healthy(MIRROR, f"https://localhost:{port}/healthz", timeout, insecure=True)
+        install_query_api(cluster, cluster.pki_dir, port)
+    return "/apis/search.registry.greenlang.ai/v1alpha1"
+
+
+def stop_mirror(cluster: LocalCluster) -> None:
+    if cluster.is_running():
+        cluster.kubectl("delete", "apiservice", "v1alpha1.search.registry.greenlang.ai", "--ignore-not-found",
+                        check=False)
+    cluster.processes.stop(MIRROR, grace=15)
