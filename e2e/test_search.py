@@ -183,5 +183,9 @@ def test_the_aggregated_api_searches_as_the_user_with_their_rbac(cluster, indexe
     assert denied.returncode != 0
     assert ('agentsearches.search.registry.greenlang.ai is forbidden: User "nobody" cannot list resource '
             '"agentsearches"') in denied.stderr
+    usage = cluster.kubectl("get", "--raw", f"{SEARCH_API}/namespaces/{NS_A}/usagesummaries?agent={reg.AGENT}",
+                            "--as=bea", check=False)
+    assert usage.returncode == 0, usage.stderr
+    assert [i["version"] for i in json.loads(usage.stdout)["items"]] == ["2.3.1"]  # not the draft
     discovery = cluster.kubectl("api-resources", "--api-group=search.registry.greenlang.ai", check=False)
     assert "agentsearches" in discovery.stdout and "auditevents" in discovery.stdout

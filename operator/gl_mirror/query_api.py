@@ -9,6 +9,7 @@ tenants to Postgres, where row-level security applies.
     GET /apis/search.registry.greenlang.ai/v1alpha1/agentsearches?q=carbon+border+tax
     GET /apis/search.registry.greenlang.ai/v1alpha1/namespaces/NS/agentsearches?q=...
     GET /apis/search.registry.greenlang.ai/v1alpha1/auditevents?actor=alice&limit=50
+    GET /apis/search.registry.greenlang.ai/v1alpha1/namespaces/NS/usagesummaries?agent=gl-cbam-calculator-v2
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 GROUP = "search.registry.greenlang.ai"
 VERSION = "v1alpha1"
 GROUP_VERSION = f"{GROUP}/{VERSION}"
-RESOURCES = {"agentsearches": ("AgentSearchResult", True), "auditevents": ("AuditEvent", False)}
+RESOURCES = {"agentsearches": ("AgentSearchResult", True), "auditevents": ("AuditEvent", False),
+             "usagesummaries": ("UsageSummary", True)}
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,23 @@ class QueryService:
                 "metadata": {"continue": page.next_cursor or ""},
                 "items": [{"kind": "AgentSearchResult", "apiVersion": GROUP_VERSION,
                            "metadata": {"name": h.ref, "namespace": h.namespace}, **h.to_json()} for h in page.hits]}
+
+    def usage_summaries(self, who: Identity, namespace: str | None, params: dict[str, str]) -> dict[str, Any]:
+        """Usage per version as last reported in status.usage, for the versions the caller may see."""
+        with psycopg.connect(self.dsn) as conn, conn.transaction():
+            caller = self.caller(conn, who)
+            conn.execute("SET LOCAL ROLE greenlang_reader")
+            conn.execute("SELECT set_config('greenlang.tenants', %s, true), set_config('greenlang.all', %s, true)",
+                         (",".join(caller.tenants), "on" if caller.all_tenants else "off"))
+            rows = conn.execute("""
+                SELECT s.namespace, s.agent, s.version, s.state, o.body -> 'status' -> 'usage'
+                FROM agent_search s JOIN registry_objects o ON o.uid = s.uid
+                WHERE (%(ns)s::text IS NULL OR s.namespace = %(ns)s) AND (%(agent)s::text IS NULL OR s.agent = %(agent)s)
+                ORDER BY s.namespace, s.agent, s.version""", {"ns": namespace, "agent": params.get("agent")}).fetchall()
+        items = [{"kind": "UsageSummary", "apiVersion": GROUP_VERSION,
+                  "metadata": {"name": f"{agent}@{version}", "namespace": ns}, "agent": agent, "version": version,
+                  "state": state, "usage": usage or {}} for ns, agent, version, state, usage in rows]
+        return {"kind": "UsageSummaryList", "apiVersion": GROUP_VERSION, "metadata": {}, "items": items}
 
     def audit_events(self, who: Identity, params: dict[str, str]) -> dict[str, Any]:
         clauses, values = [], []
@@ -188,6 +207,8 @@ def _handler(service: QueryService) -> type[BaseHTTPRequestHandler]:
                 return
             if resource == "agentsearches":
                 self._send(200, service.agent_searches(who, namespace, params))
+            elif resource == "usagesummaries":
+                self._send(200, service.usage_summaries(who, namespace, params))
             else:
                 self._send(200, service.audit_events(who, params))
 

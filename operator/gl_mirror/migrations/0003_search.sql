@@ -39,4 +39,6 @@ CREATE POLICY agent_search_visibility ON agent_search FOR SELECT TO greenlang_re
     OR (visibility = 'public' AND state = 'certified')
 );
 GRANT SELECT ON agent_search TO greenlang_reader;
+-- Usage summaries join versions to their mirrored status; the search row's policy already filtered them.
+GRANT SELECT (uid, body) ON registry_objects TO greenlang_reader;
 GRANT greenlang_reader TO greenlang_app;
