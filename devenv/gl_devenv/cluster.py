@@ -209,6 +209,14 @@ class LocalCluster:
         (self.run_dir / f"{name}.argv").write_text(json.dumps(argv))
         self.processes.spawn(name, argv, cwd=self.workdir)
 
+    def user_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig that authenticates as ``user`` (client certificate signed by the cluster CA)."""
+        pki = certs.ensure_pki(self.pki_dir)
+        safe = "".join(c if c.isalnum() else "-" for c in user)
+        pair = certs.ensure_leaf(self.pki_dir, f"user-{safe}", pki.ca, user, organizations=groups)
+        ports = Ports(**json.loads(self.state_file.read_text())["ports"])
+        return self._write_kubeconfig(self.workdir / f"kubeconfig-{safe}", ports, pair, pki)
+
     def restart_apiserver(self, timeout: float = 60) -> None:
         """Restart kube-apiserver with the same flags: its watch cache starts empty, as after an upgrade."""
         argv = json.loads((self.run_dir / "kube-apiserver.argv").read_text())

@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 from kubernetes import client
 
-from gl_mirror import search
+from gl_mirror import audit, search
 from gl_mirror.search_index import default_embedder
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,9 @@ GROUP = "search.registry.greenlang.ai"
 VERSION = "v1alpha1"
 GROUP_VERSION = f"{GROUP}/{VERSION}"
 RESOURCES = {"agentsearches": ("AgentSearchResult", True), "auditevents": ("AuditEvent", False),
-             "usagesummaries": ("UsageSummary", True)}
+             "usagesummaries": ("UsageSummary", True), "auditverifications": ("AuditVerification", False)}
+# Verifying the trail is reading all of it: the same permission as listing audit events.
+PERMISSION = {"auditverifications": "auditevents"}
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,13 @@ class QueryService:
                   "state": state, "usage": usage or {}} for ns, agent, version, state, usage in rows]
         return {"kind": "UsageSummaryList", "apiVersion": GROUP_VERSION, "metadata": {}, "items": items}
 
+    def audit_verification(self) -> dict[str, Any]:
+        with psycopg.connect(self.dsn) as conn:
+            problems = audit.verify(conn)
+            (rows,) = conn.execute("SELECT count(*) FROM audit_events").fetchone()
+        return {"kind": "AuditVerification", "apiVersion": GROUP_VERSION, "rows": rows, "intact": not problems,
+                "problems": [{"id": row_id, "problem": problem} for row_id, problem in problems]}
+
     def audit_events(self, who: Identity, params: dict[str, str]) -> dict[str, Any]:
         clauses, values = [], []
         for column in ("tenant", "actor", "kind", "namespace", "name", "operation"):
@@ -199,7 +208,7 @@ def _handler(service: QueryService) -> type[BaseHTTPRequestHandler]:
                 self._send(404, _status(404, "NotFound", f"unknown path {self.path}"))
                 return
             resource = rest[0]
-            if not service.allowed(who, "list", resource, namespace):
+            if not service.allowed(who, "list", PERMISSION.get(resource, resource), namespace):
                 where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
                 self._send(403, _status(403, "Forbidden", f'{resource}.{GROUP} is forbidden: User "{who.user}" '
                                                           f'cannot list resource "{resource}" in API group '
@@ -209,6 +218,8 @@ def _handler(service: QueryService) -> type[BaseHTTPRequestHandler]:
                 self._send(200, service.agent_searches(who, namespace, params))
             elif resource == "usagesummaries":
                 self._send(200, service.usage_summaries(who, namespace, params))
+            elif resource == "auditverifications":
+                self._send(200, service.audit_verification())
             else:
                 self._send(200, service.audit_events(who, params))
 
