@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -197,3 +198,31 @@ def test_kubectl_discovers_the_plugin(gl):
     assert json.loads(run.stdout)["kind"] == "AgentList"
     usage = subprocess.run([kubectl, "gl", "--help"], capture_output=True, text=True, env={**os.environ, "PATH": path})
     assert "kubectl gl" in usage.stdout
+
+
+def test_a_terminal_shows_the_progress_bar_and_the_table(gl):
+    """What a person sees: run gl in a real terminal (tmux) and read the screen."""
+    tmux = shutil.which("tmux")
+    assert tmux, "tmux is needed for the terminal check (.ci/run installs it)"
+    artifact = gl.workdir / "cbam-3.1.0.tar.gz"
+    artifact.write_bytes(os.urandom(3 * 1024 * 1024))
+    environment = {"KUBECONFIG": str(gl.env.cluster.user_kubeconfig("alice")), "GL_S3_BUCKET": BUCKET,
+                   "GL_S3_ENDPOINT": gl.endpoint, **s3_server.CREDENTIALS}
+    gl_command = f"{sys.executable} -c 'from gl_cli.main import main; main()'"
+    script = gl.workdir / "session.sh"
+    script.write_text("\n".join([*(f"export {k}={v}" for k, v in environment.items()),
+                                 f"{gl_command} agent publish --name {reg.AGENT} --version 3.1.0 --artifact {artifact} "
+                                 f"--image {image_of('3.1.0')} -n {TEAM}",
+                                 f"{gl_command} agent list -n {TEAM}", "sleep 60", ""]))
+    session = f"gl-e2e-{os.getpid()}"
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "180", "-y", "50", f"bash {script}"], check=True)
+    try:
+        def screen():
+            pane = subprocess.run([tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+            return "Latest" in pane and pane
+        pane = wait.until(screen, timeout=60, what="the table on the terminal")
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+    assert f"uploading {artifact.name}" in pane and "━" in pane and "MB" in pane  # the progress bar, finished
+    assert f"{reg.AGENT}@3.1.0" in pane
+    assert "┏" in pane and "Display Name" in pane and reg.AGENT in pane  # the rich table
