@@ -22,14 +22,16 @@ def test_up_runs_the_registry_and_down_stops_it(tmp_path):
     try:
         up = gl_dev(home, "up")
         assert up.returncode == 0, up.stderr
-        assert up.stdout.strip() == f"export KUBECONFIG={home / 'kubeconfig'}"
+        exports = dict(line.removeprefix("export ").split("=", 1) for line in up.stdout.strip().splitlines())
+        assert exports["KUBECONFIG"] == str(home / "kubeconfig")
+        assert exports["GL_S3_BUCKET"] == "greenlang-agents" and exports["GL_S3_ENDPOINT"].startswith("http://127.0.0.1:")
         assert "CRDs installed; operator running" in up.stderr
         assert "mirror serving /apis/search.registry.greenlang.ai/v1alpha1" in up.stderr
 
         status = gl_dev(home, "status")
         assert status.returncode == 0
         assert all(f"{name}" in status.stdout for name in ("etcd", "kube-apiserver", "kwok", "gl-operator",
-                                                           "gl-mirror"))
+                                                           "gl-mirror", "s3"))
         assert "stopped" not in status.stdout
 
         kubectl = [str(build.binary("kubernetes", "kubectl")), f"--kubeconfig={home / 'kubeconfig'}"]
@@ -40,6 +42,16 @@ def test_up_runs_the_registry_and_down_stops_it(tmp_path):
                                  "/apis/search.registry.greenlang.ai/v1alpha1/agentsearches?q=cbam"],
                                 capture_output=True, text=True)
         assert search.returncode == 0 and '"kind": "AgentSearchResultList"' in search.stdout, search.stderr
+
+        artifact = tmp_path / "agent.tar.gz"
+        artifact.write_bytes(b"an agent")
+        publish = subprocess.run(
+            [sys.executable, "-c", "from gl_cli.main import main; main()", "agent", "publish", "--name", "dev-agent",
+             "--version", "0.1.0", "--domain", "test.dev", "--type", "validator", "--artifact", str(artifact),
+             "--image", "registry.example.com/dev@sha256:" + "0" * 64],
+            capture_output=True, text=True, env={**os.environ, **exports})
+        assert publish.returncode == 0, publish.stderr
+        assert publish.stdout.strip() == "dev-agent@0.1.0"  # accepted by the operator, artifact in the local S3
 
         again = gl_dev(home, "up")  # idempotent: a second `up` finds everything running
         assert again.returncode == 0 and "already running" in again.stderr

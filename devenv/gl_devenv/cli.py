@@ -19,7 +19,7 @@ from pathlib import Path
 from gl_devenv import build, cluster, crd_install, postgres, registry_services
 
 EPILOG = """examples:
-  gl-dev up && export KUBECONFIG=$(gl-dev kubeconfig)
+  eval "$(gl-dev up)"        # exports KUBECONFIG and the S3 settings gl agent publish uses
   kubectl get greenlang
   gl-dev down --purge
 """
@@ -50,8 +50,12 @@ def _up(args: argparse.Namespace) -> int:
         (args.home / "postgres.port").write_text(str(database.port))
         path = registry_services.start_mirror(local, database.dsn())
         running.append(f"Postgres at {database.dsn()}; mirror serving {path}")
+    s3 = registry_services.start_s3(local)
+    running.append(f"S3 at {s3['GL_S3_ENDPOINT']} (bucket {s3['GL_S3_BUCKET']})")
     print(f"ready: {local.server}; {'; '.join(running)}. Use it with:", file=sys.stderr)
     print(f"export KUBECONFIG={local.kubeconfig}")
+    for key, value in s3.items():
+        print(f"export {key}={value}")
     return 0
 
 
@@ -64,6 +68,7 @@ def _postgres_port(home: Path) -> int:
 
 def _down(args: argparse.Namespace) -> int:
     local = cluster.LocalCluster(args.home)
+    local.processes.stop(registry_services.S3)
     registry_services.stop_mirror(local)
     registry_services.stop_operator(local)
     postgres.LocalPostgres(postgres.project_directory(args.home)).stop()
@@ -83,7 +88,7 @@ def _status(args: argparse.Namespace) -> int:
     local = cluster.LocalCluster(args.home)
     for name, state in local.status().items():
         print(f"{name:24} {state}")
-    for service in (registry_services.OPERATOR, registry_services.MIRROR):
+    for service in (registry_services.OPERATOR, registry_services.MIRROR, registry_services.S3):
         pid = local.processes.pid(service)
         print(f"{service:24} {f'running (pid {pid})' if local.processes.running(service) else 'stopped'}")
     if local.is_running():

@@ -11,6 +11,8 @@ from gl_devenv import certs
 from gl_devenv.cluster import ClusterError, LocalCluster, free_port
 
 OPERATOR = "gl-operator"
+# A client certificate's CN is at most 64 characters, too short for the ServiceAccount's user name.
+OPERATOR_IDENTITY = "greenlang-registry-operator"
 
 
 def webhook_tls(pki_dir: Path) -> tuple[certs.Pair, certs.Pair]:
@@ -55,7 +57,12 @@ def start_operator(cluster: LocalCluster, timeout: float = 60, webhooks: bool = 
         return f"http://127.0.0.1:{metrics}/metrics"
     health, metrics, webhook = free_port(), free_port(), free_port()
     ports_file.write_text(f"{health} {metrics} {webhook}")
-    argv = [sys.executable, "-m", "gl_operator", "run", f"--kubeconfig={cluster.kubeconfig}",
+    # The operator's own identity (the policies trust it, and only it, to change lifecycle state);
+    # locally it is also in system:masters, where a cluster would bind the chart's ClusterRole.
+    identity = cluster.user_kubeconfig(OPERATOR_IDENTITY, ("system:masters",))
+    config = cluster.run_dir / "gl-operator.yaml"
+    config.write_text(json.dumps({"serviceAccount": OPERATOR_IDENTITY}))  # JSON is YAML
+    argv = [sys.executable, "-m", "gl_operator", "run", f"--kubeconfig={identity}", f"--config={config}",
             f"--health-address=127.0.0.1:{health}", f"--metrics-address=127.0.0.1:{metrics}"]
     if webhooks:
         argv += webhook_args(cluster.pki_dir, webhook, opa_url)
@@ -130,3 +137,33 @@ def stop_mirror(cluster: LocalCluster) -> None:
         cluster.kubectl("delete", "apiservice", "v1alpha1.search.registry.greenlang.ai", "--ignore-not-found",
                         check=False)
     cluster.processes.stop(MIRROR, grace=15)
+
+
+S3 = "s3"
+S3_BUCKET = "greenlang-agents"
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "greenlang-dev", "AWS_SECRET_ACCESS_KEY": "greenlang-dev-secret",
+                  "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def start_s3(cluster: LocalCluster, timeout: float = 30) -> dict[str, str]:
+    """A real S3-compatible server on loopback (moto's standalone server) with the artifact bucket.
+
+    Returns the environment `gl agent publish` needs. Objects live in memory: restarting the
+    server empties the bucket (the dev registry keeps the digests, not the bytes).
+    """
+    import boto3
+    import os
+    import shutil
+
+    processes = cluster.processes
+    port_file = cluster.run_dir / "s3.port"
+    if not processes.running(S3):
+        port = free_port()
+        port_file.write_text(str(port))
+        executable = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+        processes.spawn(S3, [executable, "-H", "127.0.0.1", "-p", str(port)], cwd=cluster.workdir)
+        processes.wait_healthy(S3, f"http://127.0.0.1:{port}/", timeout)
+        os.environ.update(S3_CREDENTIALS)
+        boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}").create_bucket(Bucket=S3_BUCKET)
+    return {"GL_S3_ENDPOINT": f"http://127.0.0.1:{port_file.read_text().strip()}", "GL_S3_BUCKET": S3_BUCKET,
+            **S3_CREDENTIALS}
