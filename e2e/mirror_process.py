@@ -41,3 +41,18 @@ class MirrorProcess:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=20)
+
+
+def start_with_query_api(cluster, dsn: str, log: Path) -> MirrorProcess:
+    """Run the mirror with its aggregated query API, registered with the cluster's API server."""
+    from gl_devenv import registry_services
+    from gl_devenv.cluster import free_port
+
+    port = free_port()
+    _, serving = registry_services.query_api_tls(Path(cluster.pki_dir))
+    mirror = MirrorProcess(Path(cluster.kubeconfig), dsn, log, [f"--api-address=127.0.0.1:{port}",
+                                                              f"--api-cert={serving.cert}",
+                                                              f"--api-key={serving.key}"])
+    mirror.start()
+    registry_services.install_query_api(cluster, Path(cluster.pki_dir), port)
+    return mirror

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -14,10 +13,8 @@ from e2e import governed as setup
 from e2e import registry as reg
 from e2e import wait
 from e2e.governed import TEAM, promotion_object, version_object
-from e2e.mirror_process import MirrorProcess, local_postgres
+from e2e.mirror_process import local_postgres, start_with_query_api
 from gl_api import naming
-from gl_devenv import registry_services
-from gl_devenv.cluster import free_port
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +22,7 @@ def audited(tmp_path_factory):
     """The governed registry (webhooks stamp identities) mirrored into Postgres."""
     workdir = tmp_path_factory.mktemp("audited")
     with setup.running(workdir, "regopy") as env, local_postgres() as postgres:
-        port = free_port()
-        _, serving = registry_services.query_api_tls(env.cluster.pki_dir)
-        mirror = MirrorProcess(Path(env.cluster.kubeconfig), postgres.dsn(), workdir / "mirror.log",
-                               [f"--api-address=127.0.0.1:{port}", f"--api-cert={serving.cert}",
-                                f"--api-key={serving.key}"])
-        mirror.start()
-        registry_services.install_query_api(env.cluster, env.cluster.pki_dir, port)
+        mirror = start_with_query_api(env.cluster, postgres.dsn(), workdir / "mirror.log")
         try:
             # Caught up: every kind (five and their Events) has been listed and bookmarked.
             wait.until(lambda: _count(postgres, "SELECT count(*) FROM watch_bookmarks") == 6, timeout=60,

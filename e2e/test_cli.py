@@ -17,9 +17,8 @@ from e2e import governed as setup
 from e2e import registry as reg
 from e2e import s3_server, wait
 from e2e.governed import TEAM, TENANT, image_of
-from e2e.mirror_process import MirrorProcess, local_postgres
-from gl_devenv import build, registry_services
-from gl_devenv.cluster import free_port
+from e2e.mirror_process import local_postgres, start_with_query_api
+from gl_devenv import build
 
 BUCKET = "greenlang-agents"
 
@@ -40,13 +39,7 @@ class Gl:
 def gl(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("cli")
     with setup.running(workdir, "regopy") as env, local_postgres() as postgres, s3_server.running(BUCKET) as endpoint:
-        port = free_port()
-        _, serving = registry_services.query_api_tls(env.cluster.pki_dir)
-        mirror = MirrorProcess(Path(env.cluster.kubeconfig), postgres.dsn(), workdir / "mirror.log",
-                               [f"--api-address=127.0.0.1:{port}", f"--api-cert={serving.cert}",
-                                f"--api-key={serving.key}"])
-        mirror.start()
-        registry_services.install_query_api(env.cluster, env.cluster.pki_dir, port)
+        mirror = start_with_query_api(env.cluster, postgres.dsn(), workdir / "mirror.log")
         for user in ("alice", "bob"):
             role = "greenlang-registry:developer" if user == "alice" else "greenlang-registry:promotion-approver"
             env.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",

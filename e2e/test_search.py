@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -11,10 +10,8 @@ from kubernetes import client
 
 from e2e import registry as reg
 from e2e import wait
-from e2e.mirror_process import MirrorProcess, local_postgres
+from e2e.mirror_process import local_postgres, start_with_query_api
 from gl_api import GROUP, VERSION, naming
-from gl_devenv import registry_services
-from gl_devenv.cluster import free_port
 from gl_mirror import search
 from gl_mirror.search_index import default_embedder
 
@@ -65,14 +62,8 @@ def indexed(cluster, api, tmp_path_factory):
             custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, "agentversions",
                                                          naming.object_name(name, version),
                                                          {"status": {"state": state}})
-    port = free_port()
-    _, serving = registry_services.query_api_tls(Path(cluster.pki_dir))
     with local_postgres() as postgres:
-        mirror = MirrorProcess(Path(cluster.kubeconfig), postgres.dsn(), tmp_path_factory.mktemp("search") / "m.log",
-                               [f"--api-address=127.0.0.1:{port}", f"--api-cert={serving.cert}",
-                                f"--api-key={serving.key}"])
-        mirror.start()
-        registry_services.install_query_api(cluster, Path(cluster.pki_dir), port)
+        mirror = start_with_query_api(cluster, postgres.dsn(), tmp_path_factory.mktemp("search") / "m.log")
         try:
             def indexed_states():
                 try:
