@@ -37,6 +37,7 @@ def image_of(version: str) -> str:
 class Governed:
     def __init__(self, cluster, api, engine: str):
         self.cluster, self.api, self.engine = cluster, api, engine
+        self.webhook_port = 0
 
     def kubectl(self, *args: str, input: str | None = None, as_user: str | None = None):
         return self.cluster.kubectl(*args, *([f"--as={as_user}"] if as_user else []), input=input, check=False)
@@ -81,6 +82,7 @@ def running(workdir: Path, engine: str) -> Iterator[Governed]:
     operator.start()
     registry_services.install_webhooks(cluster, cluster.pki_dir, port)
     env = Governed(cluster, kube_config.new_client_from_config(config_file=str(cluster.kubeconfig)), engine)
+    env.webhook_port = port
     try:
         _set_up(env)
         yield env

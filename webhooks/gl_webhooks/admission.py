@@ -7,7 +7,11 @@ Handler ids are the URL paths of the webhooks (``configuration.py``).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -19,6 +23,19 @@ from gl_webhooks.engines import PolicyError
 
 log = logging.getLogger(__name__)
 REGISTRY_PLURALS = ("agents", "agentversions", "promotions", "tenantpolicies", "agentdeployments")
+# Admission answers within the API server's timeout even while reconciles keep kopf's worker
+# threads busy: handlers run on a pool of their own.
+_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="admission")
+
+
+def isolated(function: Callable[..., None]) -> Callable[..., Any]:
+    # Not functools.wraps: kopf follows __wrapped__ to decide whether a handler is async, and
+    # would then call this coroutine function as a sync one and never await it.
+    async def handler(**kwargs: Any) -> None:
+        await asyncio.get_running_loop().run_in_executor(_POOL, functools.partial(function, **kwargs))
+    handler.__name__ = handler.__qualname__ = function.__name__
+    handler.__doc__ = function.__doc__
+    return handler
 
 
 def _ask(memo: kopf.Memo, webhook: str, decision: str, data: dict[str, Any], warnings: list[str],
@@ -54,6 +71,7 @@ def _plain(body: Any) -> dict[str, Any]:
 
 
 @kopf.on.validate(GROUP, VERSION, "agentversions", id="publish", operations=["CREATE"])
+@isolated
 def publish(body: kopf.Body, userinfo: dict[str, Any], warnings: list[str], memo: kopf.Memo, dryrun: bool,
             **_: Any) -> None:
     _ask(memo, "publish", "publish", context.publish(memo.api, _plain(body), userinfo, "CREATE"), warnings,
@@ -61,6 +79,7 @@ def publish(body: kopf.Body, userinfo: dict[str, Any], warnings: list[str], memo
 
 
 @kopf.on.validate(GROUP, VERSION, "promotions", id="promotion", operations=["CREATE"])
+@isolated
 def promotion(body: kopf.Body, userinfo: dict[str, Any], warnings: list[str], memo: kopf.Memo, dryrun: bool,
               **_: Any) -> None:
     _ask(memo, "promotion", "promotion", context.promotion(memo.api, _plain(body), userinfo, "CREATE"), warnings,
@@ -68,6 +87,7 @@ def promotion(body: kopf.Body, userinfo: dict[str, Any], warnings: list[str], me
 
 
 @kopf.on.validate(GROUP, VERSION, "promotions", id="approval", operations=["UPDATE"])
+@isolated
 def approval(body: kopf.Body, old: kopf.Body, userinfo: dict[str, Any], warnings: list[str], memo: kopf.Memo,
              dryrun: bool, **_: Any) -> None:
     _ask(memo, "approval", "approval", context.approval(memo.api, _plain(body), _plain(old), userinfo), warnings,
@@ -75,6 +95,7 @@ def approval(body: kopf.Body, old: kopf.Body, userinfo: dict[str, Any], warnings
 
 
 @kopf.on.validate(GROUP, VERSION, "agentdeployments", id="deployment", operations=["CREATE", "UPDATE"])
+@isolated
 def deployment(body: kopf.Body, old: kopf.Body | None, userinfo: dict[str, Any], operation: str,
                warnings: list[str], memo: kopf.Memo, dryrun: bool, **_: Any) -> None:
     data = context.deployment(memo.api, _plain(body), _plain(old) or None, userinfo, operation)
@@ -84,6 +105,7 @@ def deployment(body: kopf.Body, old: kopf.Body | None, userinfo: dict[str, Any],
 @kopf.on.validate(GROUP, VERSION, "agentversions", id="status-agentversions", subresource="status",
                   operations=["UPDATE"])
 @kopf.on.validate(GROUP, VERSION, "promotions", id="status-promotions", subresource="status", operations=["UPDATE"])
+@isolated
 def status_write(body: kopf.Body, old: kopf.Body, userinfo: dict[str, Any], warnings: list[str], memo: kopf.Memo,
                  dryrun: bool, **_: Any) -> None:
     data = context.status_write(_plain(body), _plain(old), userinfo, memo.config.service_account)
@@ -101,11 +123,13 @@ def _images(body: kopf.Body, namespace: str | None, warnings: list[str], memo: k
 
 
 @kopf.on.validate("", "v1", "pods", id="images-pods", operations=["CREATE", "UPDATE"])
+@isolated
 def pod_images(body: kopf.Body, namespace: str | None, warnings: list[str], memo: kopf.Memo, **_: Any) -> None:
     _images(body, namespace, warnings, memo, "pods")
 
 
 @kopf.on.validate("apps", "v1", "deployments", id="images-deployments", operations=["CREATE", "UPDATE"])
+@isolated
 def deployment_images(body: kopf.Body, namespace: str | None, warnings: list[str], memo: kopf.Memo,
                       **_: Any) -> None:
     _images(body, namespace, warnings, memo, "deployments")
@@ -121,5 +145,6 @@ def _stamp(body: kopf.Body, old: kopf.Body | None, userinfo: dict[str, Any], ope
             patch.setdefault("spec", {})[key] = value
 
 
+_stamp_handler = isolated(_stamp)
 for _plural in REGISTRY_PLURALS:
-    kopf.on.mutate(GROUP, VERSION, _plural, id="stamp", operations=["CREATE", "UPDATE"])(_stamp)
+    kopf.on.mutate(GROUP, VERSION, _plural, id="stamp", operations=["CREATE", "UPDATE"])(_stamp_handler)
