@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from e2e import governed as setup
 from e2e import registry as reg
+from e2e import wait
+from e2e.conftest import REPO
 from e2e.governed import PROD, STAGING, TEAM, TENANT, deployment_object, image_of, promotion_object, version_object
 from gl_api import GROUP, VERSION, labels, naming
 
@@ -184,3 +187,33 @@ def test_gl_agent_check_asks_the_same_policies_and_creates_nothing(governed):
     unknown = _gl(governed, "agent", "check", f"{reg.AGENT}@2.3.1", "-t", TENANT, "-e", "qa")
     assert unknown.returncode == 2
     assert "tenant customer-abc-123 has no environment 'qa'; it has: dev, staging, production" in unknown.stderr
+
+
+def test_removing_a_member_removes_access_and_deletion_waits_for_deployments(governed):
+    tenant = yaml.safe_load((REPO / "examples" / "tenant-policy.yaml").read_text())
+    tenant["metadata"]["name"] = "short-lived"
+    tenant["spec"] = {"environments": [{"name": "dev", "namespace": "short-lived-dev"}],
+                      "members": [{"kind": "User", "name": "dora", "role": "developer"},
+                                  {"kind": "User", "name": "eve", "role": "viewer"}]}
+    assert governed.apply(tenant).returncode == 0
+
+    def can_list(user: str) -> bool:
+        return governed.kubectl("auth", "can-i", "list", "agentdeployments.registry.greenlang.ai", "-n",
+                                "short-lived-dev", as_user=user).stdout.strip() == "yes"
+
+    wait.until(lambda: can_list("eve"), timeout=30, what="eve's access")
+    tenant["spec"]["members"] = tenant["spec"]["members"][:1]
+    assert governed.apply(tenant).returncode == 0
+    wait.until(lambda: not can_list("eve"), timeout=30, what="eve's access to be removed")
+    assert can_list("dora")
+
+    deployment = deployment_object("keeps-it", "2.3.1")
+    assert governed.apply(deployment, "short-lived-dev").returncode == 0
+    assert governed.kubectl("delete", "tenantpolicy", "short-lived", "--wait=false").returncode == 0
+    blocked = wait.until(lambda: "DeletionBlocked" in (r := governed.kubectl(
+        "get", "tenantpolicy", "short-lived", "-o", "jsonpath={.status.conditions[0].reason}: "
+        "{.status.conditions[0].message}")).stdout and r.stdout, timeout=30, what="the deletion to be blocked")
+    assert "still has 1 AgentDeployments in its namespaces (short-lived-dev/keeps-it)" in blocked
+    assert governed.kubectl("delete", "agentdeployment", "keeps-it", "-n", "short-lived-dev").returncode == 0
+    wait.until(lambda: governed.kubectl("get", "tenantpolicy", "short-lived").returncode != 0, timeout=30,
+               what="the TenantPolicy to go once its deployments are gone")

@@ -69,8 +69,20 @@ class LocalCluster:
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self, timeout: float = 180) -> None:
-        """Start every component (building them first if the cache lacks them) and wait until usable."""
+    def start(self, timeout: float = 180, attempts: int = 3) -> None:
+        """Start every component (building them first if the cache lacks them) and wait until usable.
+
+        Free ports are found by binding port 0 and closing it; another process can take one before
+        our component binds it, so a start that lost such a race is retried on fresh ports.
+        """
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout)
+            except ClusterError as error:
+                if "address already in use" not in str(error) or attempt == attempts - 1:
+                    raise
+
+    def _start(self, timeout: float) -> None:
         if self.is_running():
             return
         self.stop()  # clear leftovers of a crashed run
