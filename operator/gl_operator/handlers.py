@@ -7,6 +7,7 @@ again after a crash or a retry without harm.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -56,12 +57,31 @@ def agent_version_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) 
         publishing.reconcile_version(memo.api, namespace, name)
 
 
+# What dependants of a version look at; other changes (conditions, labels, kopf's annotations)
+# need no Agent summary or Promotion re-check. The resync loop covers anything missed here.
+_seen: dict[str, tuple[str, ...]] = {}
+
+
+def _fingerprint(body: kopf.Body) -> tuple[str, ...]:
+    status = body.get("status") or {}
+    return tuple(json.dumps(status.get(key), sort_keys=True)
+                 for key in ("state", "evaluation", "securityScan", "usage", "deprecation"))
+
+
 @kopf.on.event(GROUP, VERSION, "agentversions")
-def agent_version_event(body: kopf.Body, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+def agent_version_event(body: kopf.Body, namespace: str, memo: kopf.Memo, type: str, **_: Any) -> None:
     """Versions come and go and results arrive in status: refresh what depends on them."""
     spec, status = body.get("spec") or {}, body.get("status") or {}
     if not spec.get("agent"):
         return
+    uid = body.get("metadata", {}).get("uid", "")
+    if type == "DELETED":
+        _seen.pop(uid, None)
+    else:
+        fingerprint = _fingerprint(body)
+        if _seen.get(uid) == fingerprint:
+            return
+        _seen[uid] = fingerprint
     agent_status.reconcile_agent(memo.api, namespace, spec["agent"])
     ref = f"{spec['agent']}@{spec['version']}"
     for promotion in kube.list_objects(memo.api, kinds.PROMOTION, namespace):
