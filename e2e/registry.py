@@ -110,6 +110,14 @@ def wait_event(api, namespace: str, name: str, type_: str, reason: str, timeout:
     return found[0]
 
 
+def binding(name: str, user: str, role: str, namespace: str | None = None, role_kind: str = "ClusterRole") -> dict:
+    """A RoleBinding of ``user`` to ``role`` in ``namespace``, or a ClusterRoleBinding without one."""
+    meta = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding" if namespace else "ClusterRoleBinding",
+            "metadata": meta, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+            "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]}
+
+
 def grant_users(cluster, namespace: str) -> None:
     """alice requests and may approve (so her self-approval is refused for four eyes, not RBAC);
     bob approves; carol may edit promotions but not approve them."""
@@ -118,10 +126,7 @@ def grant_users(cluster, namespace: str) -> None:
          "metadata": {"name": "promoter", "namespace": namespace},
          "rules": [{"apiGroups": [GROUP], "resources": ["promotions"],
                     "verbs": ["get", "list", "watch", "create", "patch", "update"]}]},
-        *[{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-           "metadata": {"name": f"{user}-{role}", "namespace": namespace},
-           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role_name},
-           "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]}
+        *[binding(f"{user}-{role}", user, role_name, namespace, kind)
           for user, role, kind, role_name in [
               ("alice", "promoter", "Role", "promoter"),
               ("alice", "approver", "ClusterRole", "greenlang-registry:promotion-approver"),

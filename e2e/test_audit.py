@@ -48,12 +48,7 @@ def _rows(postgres, name: str) -> list[tuple[str, str, str | None]]:
 
 def test_every_step_of_a_promotion_is_audited_with_its_actor(audited):
     env, postgres = audited
-    developer = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                 "metadata": {"name": "alice-developer", "namespace": TEAM},
-                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                             "name": "greenlang-registry:developer"},
-                 "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]}
-    assert env.apply(developer).returncode == 0
+    assert env.apply(reg.binding("alice-developer", "alice", "greenlang-registry:developer", TEAM)).returncode == 0
     published = env.apply(version_object("5.0.0"), TEAM, as_user="alice")
     assert published.returncode == 0, published.stderr
     name = naming.object_name(reg.AGENT, "5.0.0")
@@ -79,12 +74,7 @@ def test_every_step_of_a_promotion_is_audited_with_its_actor(audited):
 
 def test_audit_is_queried_through_the_api_server_by_auditors_only(audited):
     env, _ = audited
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-               "metadata": {"name": "olaf-audits"},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                           "name": "greenlang-registry:audit-reader"},
-               "subjects": [{"kind": "User", "name": "olaf", "apiGroup": "rbac.authorization.k8s.io"}]}
-    assert env.apply(binding).returncode == 0
+    assert env.apply(reg.binding("olaf-audits", "olaf", "greenlang-registry:audit-reader")).returncode == 0
     path = "/apis/search.registry.greenlang.ai/v1alpha1/auditevents?actor=alice&limit=2"
 
     def listed():

@@ -1,4 +1,7 @@
-"""`gl` against the whole local registry: control plane, operator with webhooks, mirror, S3."""
+"""`gl` against the whole local registry: control plane, operator with webhooks, mirror, S3.
+
+The tests are one user's session in file order: later commands use what earlier ones published.
+"""
 
 from __future__ import annotations
 
@@ -42,10 +45,7 @@ def gl(tmp_path_factory):
         mirror = start_with_query_api(env.cluster, postgres.dsn(), workdir / "mirror.log")
         for user in ("alice", "bob"):
             role = "greenlang-registry:developer" if user == "alice" else "greenlang-registry:promotion-approver"
-            env.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                       "metadata": {"name": f"{user}-cli", "namespace": TEAM},
-                       "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-                       "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]})
+            env.apply(reg.binding(f"{user}-cli", user, role, TEAM))
         try:
             yield Gl(env, endpoint, workdir)
         finally:

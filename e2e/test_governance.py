@@ -86,12 +86,7 @@ def test_quota_exceeded_refused(governed):
 
 
 def test_status_write_by_a_user_refused(governed):
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": "alice-evaluator", "namespace": TEAM},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": "greenlang-registry:evaluator"},
-            "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]}
-    assert governed.apply(role).returncode == 0
+    assert governed.apply(reg.binding("alice-evaluator", "alice", "greenlang-registry:evaluator", TEAM)).returncode == 0
     name = naming.object_name(reg.AGENT, "2.4.0")
     forged = governed.kubectl("patch", "agentversion", name, "-n", TEAM, "--subresource=status", "--type=merge",
                               "-p", '{"status":{"state":"certified"}}', as_user="alice")

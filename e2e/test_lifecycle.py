@@ -275,12 +275,8 @@ def test_only_the_status_subresource_carries_results(cluster, api, team):
     """Evaluators write results with their own role; the published spec stays out of their reach."""
     name = reg.publish_version(cluster, team, "2.3.1")
     reg.wait_state(api, team, name, "draft")
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-               "metadata": {"name": "ci-evaluator", "namespace": team},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                           "name": "greenlang-registry:evaluator"},
-               "subjects": [{"kind": "User", "name": "ci-bot", "apiGroup": "rbac.authorization.k8s.io"}]}
-    assert reg.apply(cluster, team, binding).returncode == 0
+    evaluator = reg.binding("ci-evaluator", "ci-bot", "greenlang-registry:evaluator", team)
+    assert reg.apply(cluster, team, evaluator).returncode == 0
     ok = cluster.kubectl("patch", "agentversion", name, "-n", team, "--subresource=status", "--type=merge",
                          "--as=ci-bot", "-p", '{"status":{"evaluation":{"passed":true,"score":0.97}}}', check=False)
     assert ok.returncode == 0, ok.stderr

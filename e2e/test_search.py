@@ -152,12 +152,8 @@ def _kubectl_search(cluster, query: str, as_user: str | None, namespace: str | N
 
 
 def test_the_aggregated_api_searches_as_the_user_with_their_rbac(cluster, indexed):
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-               "metadata": {"name": "bea-searches"},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                           "name": "greenlang-registry:search-reader"},
-               "subjects": [{"kind": "User", "name": "bea", "apiGroup": "rbac.authorization.k8s.io"}]}
-    assert cluster.kubectl("apply", "-f", "-", input=json.dumps(binding)).returncode == 0
+    searcher = reg.binding("bea-searches", "bea", "greenlang-registry:search-reader")
+    assert cluster.kubectl("apply", "-f", "-", input=json.dumps(searcher)).returncode == 0
     wait.until(lambda: cluster.kubectl(
         "get", "apiservice", "v1alpha1.search.registry.greenlang.ai", "-o",
         'jsonpath={.status.conditions[?(@.type=="Available")].status}', check=False).stdout.strip() == "True",
