@@ -1,7 +1,9 @@
-"""A control plane with the registry's operator serving its admission webhooks, for e2e tests.
+"""A control plane with the registry's webhook server and operator as separate processes, for e2e tests.
 
-``running(workdir, engine)`` starts it (embedded regopy, or an OPA server with ``engine="opa"``)
-with a tenant, a team and gl-cbam-calculator-v2 2.3.1 certified and 2.4.0 experimental.
+``running(workdir, engine)`` starts it (the webhook server asking an OPA server, or the embedded
+regopy interpreter with ``engine="regopy"``) with a tenant, a team and gl-cbam-calculator-v2
+2.3.1 certified and 2.4.0 experimental. Each component runs under its own identity, as on a
+cluster: the operator as ``greenlang-registry-operator``, the webhooks as their own user.
 """
 
 from __future__ import annotations
@@ -18,16 +20,15 @@ from kubernetes import config as kube_config
 from e2e import registry as reg
 from e2e import wait
 from e2e.conftest import REPO
-from e2e.operator_process import OperatorProcess
 from gl_api import GROUP, VERSION, naming
 from gl_devenv import cluster as local_cluster
-from gl_devenv import crd_install, opa_server, registry_services
-from gl_devenv.cluster import free_port
+from gl_devenv import crd_install, registry_services, webhook_service
 
 TEAM = "climate-team"
 TENANT = "customer-abc-123"
 PROD, STAGING = f"{TENANT}-prod", f"{TENANT}-staging"
-OPERATOR_USER = "admin"  # the operator runs with the admin kubeconfig here
+OPERATOR_USER = registry_services.OPERATOR_IDENTITY
+TEST_OPERATOR_CONFIG = {"promotion": {"soakSeconds": 0}, "resyncSeconds": 1, "serviceAccount": OPERATOR_USER}
 
 
 def image_of(version: str) -> str:
@@ -35,9 +36,8 @@ def image_of(version: str) -> str:
 
 
 class Governed:
-    def __init__(self, cluster, api, engine: str):
-        self.cluster, self.api, self.engine = cluster, api, engine
-        self.webhook_port = 0
+    def __init__(self, cluster, api, engine: str, opa_url: str | None):
+        self.cluster, self.api, self.engine, self.opa_url = cluster, api, engine, opa_url
 
     def kubectl(self, *args: str, input: str | None = None, as_user: str | None = None):
         return self.cluster.kubectl(*args, *([f"--as={as_user}"] if as_user else []), input=input, check=False)
@@ -45,6 +45,19 @@ class Governed:
     def apply(self, obj: dict, namespace: str | None = None, as_user: str | None = None):
         return self.kubectl("apply", *(["-n", namespace] if namespace else []), "-f", "-", input=json.dumps(obj),
                             as_user=as_user)
+
+    def start_webhooks(self) -> None:
+        webhook_service.start_webhooks(self.cluster, self.opa_url, OPERATOR_USER)
+
+    def stop_webhooks(self) -> None:
+        """Stop the webhook server and leave its configuration registered: admission must fail closed."""
+        self.cluster.processes.stop(webhook_service.WEBHOOKS)
+
+    def start_operator(self) -> None:
+        registry_services.start_operator(self.cluster, TEST_OPERATOR_CONFIG)
+
+    def stop_operator(self) -> None:
+        registry_services.stop_operator(self.cluster)
 
 
 def _tenant() -> dict:
@@ -70,24 +83,18 @@ def deployment_object(name: str, version: str, **spec) -> dict:
 def running(workdir: Path, engine: str) -> Iterator[Governed]:
     cluster = local_cluster.LocalCluster(workdir / "cluster")
     cluster.start()
-    crd_install.install(cluster)
-    extra: list[str] = []
-    port = free_port()
-    if engine == "opa":
-        url = opa_server.start(cluster.processes, REPO / "policies", cwd=cluster.workdir)
-        extra.append(f"--opa-url={url}")
-    args = registry_services.webhook_args(cluster.pki_dir, port, None) + extra
-    operator = OperatorProcess(cluster.kubeconfig, workdir, config={
-        "promotion": {"soakSeconds": 0}, "resyncSeconds": 1, "serviceAccount": OPERATOR_USER}, args=args)
-    operator.start()
-    registry_services.install_webhooks(cluster, cluster.pki_dir, port)
-    env = Governed(cluster, kube_config.new_client_from_config(config_file=str(cluster.kubeconfig)), engine)
-    env.webhook_port = port
     try:
+        crd_install.install(cluster)
+        opa_url = webhook_service.start_opa(cluster) if engine == "opa" else None
+        env = Governed(cluster, kube_config.new_client_from_config(config_file=str(cluster.kubeconfig)), engine,
+                       opa_url)
+        env.start_webhooks()
+        env.start_operator()
         _set_up(env)
         yield env
     finally:
-        operator.stop()
+        for name in (registry_services.OPERATOR, webhook_service.WEBHOOKS, webhook_service.OPA):
+            cluster.processes.stop(name)
         cluster.stop()
 
 

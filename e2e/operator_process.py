@@ -1,7 +1,13 @@
-"""The registry operator as a real process (`python -m gl_operator run`), for e2e tests."""
+"""The registry operator as a real process (`python -m gl_operator run`), for e2e tests.
+
+It holds the Lease ``greenlang-system/greenlang-registry-operator`` under a fixed identity, so a
+restarted process takes its Lease back at once, as a restarted container of the same pod does;
+give two processes different identities to see one lead and the other wait.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,13 +25,13 @@ TEST_CONFIG = {"promotion": {"soakSeconds": 10}, "resyncSeconds": 1}
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, workdir: Path, config: dict | None = None, args: list[str] | None = None):
+    def __init__(self, kubeconfig: Path, workdir: Path, config: dict | None = None, identity: str = "e2e-operator"):
         self.kubeconfig = kubeconfig
         self.workdir = workdir
-        self.args = args or []
-        self.config = workdir / "operator.yaml"
+        self.identity = identity
+        self.config = workdir / f"{identity}.yaml"
         self.config.write_text(yaml.safe_dump(config or TEST_CONFIG))
-        self.log = workdir / "operator.log"
+        self.log = workdir / f"{identity}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.health_port = 0
         self.metrics_port = 0
@@ -36,23 +42,29 @@ class OperatorProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gl_operator", "run", f"--kubeconfig={self.kubeconfig}",
                  f"--config={self.config}", f"--health-address=127.0.0.1:{self.health_port}",
-                 f"--metrics-address=127.0.0.1:{self.metrics_port}", "--log-format=full", *self.args],
+                 f"--metrics-address=127.0.0.1:{self.metrics_port}", "--log-format=full",
+                 "--leader-election-namespace=greenlang-system", f"--leader-identity={self.identity}"],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         if wait:
-            self.wait_healthy()
+            self.wait_role("leader")
 
-    def wait_healthy(self, timeout: float = 30) -> None:
+    def role(self) -> str | None:
+        """``leader`` or ``standby`` as its /healthz says; None while it does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1) as reply:
+                return json.loads(reply.read())["role"]
+        except OSError:
+            return None
+
+    def wait_role(self, role: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise AssertionError(f"operator exited with {self.process.returncode}; see {self.log}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1) as reply:
-                    if reply.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError(f"operator not healthy after {timeout}s; see {self.log}")
+            if self.role() == role:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"operator not {role} after {timeout}s (it says {self.role()}); see {self.log}")
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -13,7 +13,14 @@ CREATED_BY = f"{GROUP}/created-by"
 requester; the API server (ValidatingAdmissionPolicy) checks it against the request's user."""
 
 LAST_MODIFIED_BY = f"{GROUP}/last-modified-by"
-"""Annotation: the authenticated user who last changed the object (stamped by the mutating webhook)."""
+"""Annotation: the authenticated user who last changed the object (stamped by the API server,
+crds/admission_identity.yaml)."""
+
+TENANT = f"{GROUP}/tenant"
+"""Label on a tenant's namespaces and what the operator provisions in them: the TenantPolicy's name."""
+
+ENVIRONMENT = f"{GROUP}/environment"
+"""Label on a tenant's namespaces: dev, staging or production (the image guard selects production)."""
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 OPERATOR_NAME = "greenlang-registry-operator"

@@ -1,8 +1,9 @@
 """`gl-dev`: run the registry locally on a real control plane built from Go modules.
 
-    gl-dev up        build what is missing, start the control plane, install the CRDs, run the operator,
-                     start Postgres and the mirror (search and audit, as an aggregated API)
-    gl-dev status    show which components run and where the kubeconfig is
+    gl-dev up        build what is missing, start the control plane, install the CRDs and admission
+                     policies, run OPA and the webhook server, the operator, Postgres and the mirror
+                     (search and audit, as an aggregated API) and a local S3
+    gl-dev status    show each component's health and where the kubeconfig is
     gl-dev down      stop everything (etcd data stays; --purge removes it)
     gl-dev build     only build the control-plane binaries into the shared cache
 """
@@ -16,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gl_devenv import build, cluster, crd_install, postgres, registry_services
+from gl_devenv import build, cluster, crd_install, health, postgres, registry_services, webhook_service
 
 EPILOG = """examples:
   eval "$(gl-dev up)"        # exports KUBECONFIG and the S3 settings gl agent publish uses
@@ -40,6 +41,9 @@ def _up(args: argparse.Namespace) -> int:
         local.start(timeout=args.timeout)
     crd_install.install(local)
     running = ["CRDs installed"]
+    opa = webhook_service.start_opa(local)
+    webhooks = webhook_service.start_webhooks(local, opa, registry_services.OPERATOR_IDENTITY)
+    running.append(f"webhooks at {webhooks} deciding with OPA at {opa}")
     if not args.no_operator:
         metrics = registry_services.start_operator(local)
         running.append(f"operator running (metrics {metrics}, logs {local.log_dir}/gl-operator.log)")
@@ -71,6 +75,7 @@ def _down(args: argparse.Namespace) -> int:
     local.processes.stop(registry_services.S3)
     registry_services.stop_mirror(local)
     registry_services.stop_operator(local)
+    webhook_service.stop(local)
     postgres.LocalPostgres(postgres.project_directory(args.home)).stop()
     local.stop()
     if args.purge and args.home.exists():
@@ -88,9 +93,8 @@ def _status(args: argparse.Namespace) -> int:
     local = cluster.LocalCluster(args.home)
     for name, state in local.status().items():
         print(f"{name:24} {state}")
-    for service in (registry_services.OPERATOR, registry_services.MIRROR, registry_services.S3):
-        pid = local.processes.pid(service)
-        print(f"{service:24} {f'running (pid {pid})' if local.processes.running(service) else 'stopped'}")
+    for name, state in health.registry_status(local).items():
+        print(f"{name:24} {state}")
     if local.is_running():
         print(f"{'kubeconfig':24} {local.kubeconfig}")
         return 0
@@ -116,7 +120,7 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("--home", type=Path, default=default_home(),
                       help="state directory of the dev cluster (default: $GL_DEV_HOME or ./.gl-dev)")
     commands = main.add_subparsers(dest="command", required=True)
-    up = commands.add_parser("up", help="start the local control plane, install the CRDs, run the operator")
+    up = commands.add_parser("up", help="start the local control plane and every registry component")
     up.add_argument("--no-operator", action="store_true", help="leave the registry operator out")
     up.add_argument("--no-mirror", action="store_true", help="leave Postgres and the mirror out")
     up.add_argument("--timeout", type=float, default=300, help="seconds to wait for readiness once built")

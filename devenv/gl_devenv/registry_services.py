@@ -1,4 +1,7 @@
-"""The registry's own processes beside the local control plane (the lifecycle operator, for now)."""
+"""The registry's own processes beside the local control plane: the operator, the mirror with its query API, S3.
+
+Admission (OPA and `gl-webhooks`) is in ``webhook_service``.
+"""
 
 from __future__ import annotations
 
@@ -6,81 +9,43 @@ import base64
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from gl_devenv import certs
+from gl_devenv import certs, crd_install
 from gl_devenv.cluster import ClusterError, LocalCluster, free_port
 
 OPERATOR = "gl-operator"
-# A client certificate's CN is at most 64 characters, too short for the ServiceAccount's user name.
+# A client certificate's CN holds at most 64 characters, too few for a ServiceAccount's user name.
 OPERATOR_IDENTITY = "greenlang-registry-operator"
+OPERATOR_NAMESPACE = crd_install.SYSTEM_NAMESPACE
 
 
-def webhook_tls(pki_dir: Path) -> tuple[certs.Pair, certs.Pair]:
-    """A CA and a serving certificate for webhooks on 127.0.0.1 (the CA goes into caBundle)."""
-    ca = certs.ensure_ca(pki_dir, "webhook-ca", "greenlang-webhook-ca")
-    return ca, certs.ensure_leaf(pki_dir, "webhook", ca, "greenlang-registry-webhook", server=True,
-                                 dns=("localhost",), ips=("127.0.0.1",))
-
-
-def webhook_args(pki_dir: Path, port: int, opa_url: str | None) -> list[str]:
-    _, serving = webhook_tls(pki_dir)
-    args = [f"--webhook-address=127.0.0.1:{port}", f"--webhook-cert={serving.cert}", f"--webhook-key={serving.key}"]
-    return args + ([f"--opa-url={opa_url}"] if opa_url else [])
-
-
-def install_webhooks(cluster: object, pki_dir: Path, port: int) -> None:
-    """Register the webhooks served on 127.0.0.1:port with the API server."""
-    from gl_webhooks import configuration
-
-    ca, _ = webhook_tls(pki_dir)
-    objects = configuration.render(f"https://127.0.0.1:{port}", ca.cert.read_bytes())
-    result = cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",  # type: ignore[attr-defined]
-                                                                  "items": objects}), check=False)
-    if result.returncode != 0:
-        raise ClusterError(f"registering the webhooks failed: {result.stderr.strip()}")
-
-
-def uninstall_webhooks(cluster: object) -> None:
-    from gl_webhooks import configuration
-
-    for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
-        cluster.kubectl("delete", kind, configuration.NAME, "--ignore-not-found", check=False)  # type: ignore[attr-defined]
-
-
-def start_operator(cluster: LocalCluster, timeout: float = 60, webhooks: bool = True,
-                   opa_url: str | None = None) -> str:
-    """Run `gl-operator` (with its admission webhooks) against the cluster in the background."""
+def start_operator(cluster: LocalCluster, config: dict[str, Any] | None = None, timeout: float = 60) -> str:
+    """Run `gl-operator` (leader-elected on its Lease) against the cluster in the background."""
     processes = cluster.processes
     ports_file = cluster.run_dir / f"{OPERATOR}.ports"
-    if processes.running(OPERATOR):
-        health, metrics, _ = ports_file.read_text().split()
-        return f"http://127.0.0.1:{metrics}/metrics"
-    health, metrics, webhook = free_port(), free_port(), free_port()
-    ports_file.write_text(f"{health} {metrics} {webhook}")
-    # The operator's own identity (the policies trust it, and only it, to change lifecycle state);
-    # locally it is also in system:masters, where a cluster would bind the chart's ClusterRole.
-    identity = cluster.user_kubeconfig(OPERATOR_IDENTITY, ("system:masters",))
-    config = cluster.run_dir / "gl-operator.yaml"
-    config.write_text(json.dumps({"serviceAccount": OPERATOR_IDENTITY}))  # JSON is YAML
-    argv = [sys.executable, "-m", "gl_operator", "run", f"--kubeconfig={identity}", f"--config={config}",
-            f"--health-address=127.0.0.1:{health}", f"--metrics-address=127.0.0.1:{metrics}"]
-    if webhooks:
-        argv += webhook_args(cluster.pki_dir, webhook, opa_url)
-    processes.spawn(OPERATOR, argv, cwd=cluster.workdir)
+    if not processes.running(OPERATOR):
+        health, metrics = free_port(), free_port()
+        ports_file.write_text(f"{health} {metrics}")
+        # The operator's own identity (the policies trust it, and only it, to change lifecycle state);
+        # locally it is also in system:masters, where a cluster binds the chart's ClusterRole.
+        identity = cluster.user_kubeconfig(OPERATOR_IDENTITY, ("system:masters",))
+        settings = cluster.run_dir / "gl-operator.yaml"
+        settings.write_text(json.dumps(config or {}))  # JSON is YAML
+        processes.spawn(OPERATOR, [
+            sys.executable, "-m", "gl_operator", "run", f"--kubeconfig={identity}", f"--config={settings}",
+            f"--health-address=127.0.0.1:{health}", f"--metrics-address=127.0.0.1:{metrics}",
+            f"--leader-election-namespace={OPERATOR_NAMESPACE}", "--leader-identity=gl-dev"], cwd=cluster.workdir)
+    health, metrics = ports_file.read_text().split()
     processes.wait_healthy(OPERATOR, f"http://127.0.0.1:{health}/healthz", timeout)
-    if webhooks:
-        install_webhooks(cluster, cluster.pki_dir, webhook)
     return f"http://127.0.0.1:{metrics}/metrics"
 
 
 def stop_operator(cluster: LocalCluster) -> None:
-    """Stop the operator; its webhooks are unregistered first, or every later request would fail closed."""
-    if cluster.is_running():
-        uninstall_webhooks(cluster)
     cluster.processes.stop(OPERATOR, grace=15)
 
 
-QUERY_SERVICE, QUERY_NAMESPACE = "greenlang-registry-search", "greenlang-system"
+QUERY_SERVICE, QUERY_NAMESPACE = "greenlang-registry-search", OPERATOR_NAMESPACE
 
 
 def query_api_tls(pki_dir: Path) -> tuple[certs.Pair, certs.Pair]:

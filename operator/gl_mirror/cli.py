@@ -16,9 +16,10 @@ from typing import Any
 import prometheus_client
 import psycopg
 
+from gl_kube import logs
+from gl_kube.client import api_client
 from gl_mirror import migrations
 from gl_mirror.mirror import Mirror
-from gl_operator.cli import api_client
 
 log = logging.getLogger("gl_mirror")
 EPILOG = """examples:
@@ -43,8 +44,7 @@ def _migrate_when_ready(dsn: str, stop: threading.Event) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}')
+    logs.configure(args.log_format, args.verbose)
     if not args.dsn:
         raise SystemExit("gl-mirror: --dsn (or $GL_MIRROR_DSN) is required, e.g. postgresql://user@host:5432/db")
     stop = threading.Event()
@@ -122,6 +122,7 @@ def parser() -> argparse.ArgumentParser:
     runner.add_argument("--api-address", help="host:port to serve the aggregated query API on (TLS); default: off")
     runner.add_argument("--api-cert", help="PEM serving certificate for the query API")
     runner.add_argument("--api-key", help="PEM private key of --api-cert")
+    runner.add_argument("--log-format", choices=["json", "plain"], default="json", help="(default: %(default)s)")
     runner.add_argument("-v", "--verbose", action="store_true")
     runner.set_defaults(run=run)
     verifier = commands.add_parser("audit-verify", help="check every audit row's hash and link; exit 1 on tampering")

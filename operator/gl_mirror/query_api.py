@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 from kubernetes import client
 
+from gl_kube import access
 from gl_mirror import audit, search
 from gl_mirror.search_index import default_embedder
 
@@ -57,9 +58,10 @@ def discovery_group() -> dict[str, Any]:
 
 
 def discovery_resources() -> dict[str, Any]:
+    # None of these joins the `greenlang` category: `kubectl get greenlang` lists every member of it
+    # without parameters, and a search without `q` (or an audit query) has no plain list to give.
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": GROUP_VERSION, "resources": [
-        {"name": name, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind, "verbs": ["list"],
-         "categories": ["greenlang"] if name == "agentsearches" else []}
+        {"name": name, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind, "verbs": ["list"]}
         for name, (kind, namespaced) in RESOURCES.items()]}
 
 
@@ -72,11 +74,7 @@ class QueryService:
         self.allowed_names = allowed_names
 
     def allowed(self, who: Identity, verb: str, resource: str, namespace: str | None, group: str = GROUP) -> bool:
-        review = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
-            user=who.user, groups=list(who.groups),
-            resource_attributes=client.V1ResourceAttributes(group=group, resource=resource, verb=verb,
-                                                            namespace=namespace)))
-        return bool(client.AuthorizationV1Api(self.api).create_subject_access_review(review).status.allowed)
+        return access.allowed(self.api, who.user, who.groups, verb, resource, group=group, namespace=namespace)
 
     def caller(self, conn: psycopg.Connection[Any], who: Identity) -> search.Caller:
         """Platform readers (allowed to list TenantPolicies) see every tenant; others their own."""

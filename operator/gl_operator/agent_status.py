@@ -8,7 +8,7 @@ from kubernetes import client
 
 from gl_api import conditions, kinds, semver
 from gl_api.lifecycle import State
-from gl_operator import kube
+from gl_kube import objects
 
 
 def summarize(versions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -35,10 +35,10 @@ def summarize(versions: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def reconcile_agent(api: client.ApiClient, namespace: str, name: str) -> None:
-    agent = kube.get(api, kinds.AGENT, namespace, name)
+    agent = objects.get(api, kinds.AGENT, namespace, name)
     if agent is None or agent["metadata"].get("deletionTimestamp"):
         return
-    versions = kube.list_objects(api, kinds.AGENT_VERSION, namespace, field_selector=f"spec.agent={name}")
+    versions = objects.list_objects(api, kinds.AGENT_VERSION, namespace, field_selector=f"spec.agent={name}")
     summary = summarize(versions)
     status = agent.get("status") or {}
     generation = agent["metadata"].get("generation", 1)
@@ -50,4 +50,4 @@ def reconcile_agent(api: client.ApiClient, namespace: str, name: str) -> None:
                                                      message, generation)}
     if all(status.get(key) == value for key, value in wanted.items()):
         return
-    kube.patch_status(api, kinds.AGENT, agent, wanted)
+    objects.patch_status(api, kinds.AGENT, agent, wanted)

@@ -11,19 +11,8 @@ from typing import Any
 
 from kubernetes import client
 
-from gl_api import GROUP
+from gl_kube.access import may_approve
 from gl_operator.promotion_checks import ApprovalVerdict
-
-APPROVE_VERB = "approve"
-
-
-def may_approve(api: client.ApiClient, user: str, groups: list[str] | None, namespace: str, promotion: str) -> bool:
-    review = client.V1SubjectAccessReview(spec=client.V1SubjectAccessReviewSpec(
-        user=user, groups=groups or None,
-        resource_attributes=client.V1ResourceAttributes(group=GROUP, resource="promotions", verb=APPROVE_VERB,
-                                                        namespace=namespace, name=promotion)))
-    result = client.AuthorizationV1Api(api).create_subject_access_review(review)
-    return bool(result.status.allowed)
 
 
 def verdicts(api: client.ApiClient, promotion: dict[str, Any], requester: str) -> list[ApprovalVerdict]:

@@ -1,24 +1,41 @@
-"""`gl-operator run`: the registry's lifecycle operator against any kubeconfig or in-cluster."""
+"""`gl-operator run`: the registry's lifecycle operator against any kubeconfig or in-cluster.
+
+Run two replicas: they elect a leader on a Lease; the other waits and takes over within about
+10 seconds of the leader's death. Admission webhooks are not served here but by `gl-webhooks`,
+so registry writes keep working while the operator restarts.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import signal
+import socket
 import sys
+import threading
+import uuid
+from pathlib import Path
 from typing import Any
 
 import kopf
 import prometheus_client
-from kubernetes import client, config as kube_config
+from kubernetes import client
 
+from gl_kube import client as kube_client
+from gl_kube.leader import LeaderElector
 from gl_operator import config as operator_config
+from gl_operator import health
 
+log = logging.getLogger("gl_operator")
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+LEASE_NAME = "greenlang-registry-operator"
 EPILOG = """examples:
   gl-operator run                                   # current kubeconfig context, all namespaces
   gl-operator run --kubeconfig .gl-dev/kubeconfig --metrics-address 127.0.0.1:9090
   gl-operator run --namespace climate-team --log-format json
-  gl-operator run --webhook-address 0.0.0.0:9443 --webhook-cert tls.crt --webhook-key tls.key --opa-url http://opa:8181
+  gl-operator run --no-leader-election              # a single replica, no Lease
+  kubectl get lease -n greenlang-system greenlang-registry-operator   # who leads
 """
 
 
@@ -27,14 +44,16 @@ def _address(text: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
-def api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient:
-    """In-cluster when there, else the kubeconfig (as kubectl would choose it)."""
-    configuration = client.Configuration()
-    if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        kube_config.load_incluster_config(client_configuration=configuration)
-    else:
-        kube_config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
-    return client.ApiClient(configuration)
+def _default_namespace() -> str:
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+    except OSError:
+        return "greenlang-system"
+
+
+def _default_identity() -> str:
+    # Unique per process: two replicas on one host must not share a Lease holder name.
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
 def _login_with(api: client.ApiClient) -> Any:
@@ -53,50 +72,54 @@ def _login_with(api: client.ApiClient) -> Any:
     return login
 
 
-def _serve_webhooks(args: argparse.Namespace) -> Any:
-    """Serve the admission webhooks from this process (kopf's admission support) over TLS."""
-    import gl_webhooks.admission  # noqa: F401  (registers the admission handlers)
+def _lead(api: client.ApiClient, args: argparse.Namespace) -> LeaderElector | None:
+    """Wait until this replica leads (None when stopped first); keep the Lease in the background."""
+    elector = LeaderElector(api, args.leader_election_namespace, LEASE_NAME, args.leader_identity)
+    stopped = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
+    health.serve(_address(args.health_address), lambda: "leader" if elector.leading.is_set() else "standby")
+    if not elector.acquire(stopped):
+        return None
 
-    host, port = _address(args.webhook_address)
+    def lost() -> None:
+        # Another replica may act from now on: stop at once, as client-go's leaders do.
+        logging.shutdown()
+        os._exit(1)
 
-    @kopf.on.startup()
-    def webhook_server(settings: kopf.OperatorSettings, **_: Any) -> None:
-        settings.admission.server = kopf.WebhookServer(addr=host, port=port, certfile=args.webhook_cert,
-                                                       pkeyfile=args.webhook_key)
-
-    return webhook_server
+    elector.keep(threading.Event(), lost)
+    return elector
 
 
 def run(args: argparse.Namespace) -> int:
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()])
     settings = operator_config.load(args.config)
-    api = api_client(args.kubeconfig, args.context)
+    api = kube_client.api_client(args.kubeconfig, args.context)
     _login_with(api)
     import gl_operator.handlers  # noqa: F401  (registers the handlers)
-
-    engine = None
-    if args.webhook_address:
-        if not (args.webhook_cert and args.webhook_key):
-            raise SystemExit("gl-operator: --webhook-address needs --webhook-cert and --webhook-key (TLS is required)")
-        from gl_webhooks import engines
-
-        engine = engines.from_url(args.opa_url)
-        _serve_webhooks(args)
 
     prometheus_client.disable_created_metrics()
     if args.metrics_address != "off":
         host, port = _address(args.metrics_address)
         prometheus_client.start_http_server(port, addr=host)
-    health_host, health_port = _address(args.health_address)
-    logging.getLogger(__name__).info("greenlang registry operator starting; promotion policy %s",
-                                     settings.promotion.model_dump(by_alias=True))
-    kopf.run(
-        standalone=True,  # one replica (Recreate); no peering objects needed
-        clusterwide=not args.namespace,
-        namespaces=args.namespace or (),
-        liveness_endpoint=f"http://{health_host}:{health_port}/healthz",
-        memo=kopf.Memo(api=api, config=settings, engine=engine),
-    )
+    elector = None
+    if args.leader_election:
+        elector = _lead(api, args)
+        if elector is None:
+            return 0
+    else:
+        health.serve(_address(args.health_address), lambda: "leader")
+    log.info("greenlang registry operator starting; promotion policy %s", settings.promotion.model_dump(by_alias=True))
+    try:
+        kopf.run(
+            standalone=True,  # leadership comes from the Lease above, not from kopf's peering
+            clusterwide=not args.namespace,
+            namespaces=args.namespace or (),
+            memo=kopf.Memo(api=api, config=settings),
+        )
+    finally:
+        if elector is not None:
+            elector.release()
     return 0
 
 
@@ -116,13 +139,14 @@ def parser() -> argparse.ArgumentParser:
                         help="host:port for Prometheus metrics, or 'off' (default: %(default)s)")
     runner.add_argument("--health-address", default="0.0.0.0:8080",
                         help="host:port serving /healthz for probes (default: %(default)s)")
-    runner.add_argument("--webhook-address", help="host:port to serve the admission webhooks on (TLS); "
-                                                   "default: no webhooks")
-    runner.add_argument("--webhook-cert", help="PEM serving certificate for the webhooks")
-    runner.add_argument("--webhook-key", help="PEM private key of --webhook-cert")
-    runner.add_argument("--opa-url", default=os.environ.get("GL_OPA_URL"),
-                        help="OPA server to ask, e.g. http://opa:8181 (default: $GL_OPA_URL, else the embedded "
-                             "regopy interpreter)")
+    runner.add_argument("--leader-election", action=argparse.BooleanOptionalAction, default=True,
+                        help=f"hold the Lease {LEASE_NAME} while reconciling, so one replica acts at a time "
+                             "(default: on)")
+    runner.add_argument("--leader-election-namespace", default=_default_namespace(),
+                        help="namespace of the Lease (default: this pod's namespace, else greenlang-system)")
+    runner.add_argument("--leader-identity", default=_default_identity(),
+                        help="this replica's name in the Lease (default: $POD_NAME, else host name and a random "
+                             "suffix)")
     runner.add_argument("--log-format", choices=["full", "plain", "json"], default="json",
                         help="log format (default: %(default)s, structured)")
     runner.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -132,7 +156,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except kube_client.NoCluster as error:
+        print(f"gl-operator: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

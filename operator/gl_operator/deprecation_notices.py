@@ -8,7 +8,7 @@ from kubernetes import client
 
 from gl_api import conditions, kinds, naming
 from gl_api.lifecycle import State
-from gl_operator import events, kube
+from gl_kube import events, objects
 
 CONDITION = "VersionDeprecated"
 
@@ -19,12 +19,12 @@ def used_version(deployment: dict[str, Any]) -> str | None:
 
 def reconcile_deployment(api: client.ApiClient, namespace: str, name: str) -> None:
     def attempt() -> None:
-        deployment = kube.get(api, kinds.AGENT_DEPLOYMENT, namespace, name)
+        deployment = objects.get(api, kinds.AGENT_DEPLOYMENT, namespace, name)
         if deployment is None:
             return
         version_text = used_version(deployment)
         agent_namespace, agent = deployment["spec"]["agent"].split("/", 1)
-        version = (kube.get(api, kinds.AGENT_VERSION, agent_namespace, naming.object_name(agent, version_text))
+        version = (objects.get(api, kinds.AGENT_VERSION, agent_namespace, naming.object_name(agent, version_text))
                    if version_text else None)
         status = deployment.get("status") or {}
         generation = deployment["metadata"].get("generation", 1)
@@ -41,15 +41,15 @@ def reconcile_deployment(api: client.ApiClient, namespace: str, name: str) -> No
                                               generation)
         if wanted == status.get("conditions"):
             return
-        updated = kube.patch_status(api, kinds.AGENT_DEPLOYMENT, deployment, {"conditions": wanted}, guard=True)
+        updated = objects.patch_status(api, kinds.AGENT_DEPLOYMENT, deployment, {"conditions": wanted}, guard=True)
         was = conditions.get_condition(status.get("conditions"), CONDITION)
         if conditions.is_true(wanted, CONDITION) and (was is None or was.get("status") != "True"):
             events.record(api, updated, events.WARNING, "DeprecatedVersion", message)
 
-    kube.retry_on_conflict(attempt)
+    objects.retry_on_conflict(attempt)
 
 
 def deployments_using(api: client.ApiClient, version: dict[str, Any]) -> list[dict[str, Any]]:
     agent_ref = f"{version['metadata']['namespace']}/{version['spec']['agent']}"
-    return [d for d in kube.list_objects(api, kinds.AGENT_DEPLOYMENT)
+    return [d for d in objects.list_objects(api, kinds.AGENT_DEPLOYMENT)
             if d["spec"]["agent"] == agent_ref and used_version(d) == version["spec"]["version"]]

@@ -15,7 +15,8 @@ import kopf
 
 from gl_api import GROUP, VERSION, conditions, kinds
 from gl_api.lifecycle import State
-from gl_operator import (agent_status, deprecation_notices, events, kube, metrics, promotions, publishing, resync,
+from gl_kube import events, objects
+from gl_operator import (agent_status, deprecation_notices, metrics, promotions, publishing, resync,
                          tenant_provisioning)
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def agent_version_event(body: kopf.Body, namespace: str, memo: kopf.Memo, type: 
         _seen[uid] = fingerprint
     agent_status.reconcile_agent(memo.api, namespace, spec["agent"])
     ref = f"{spec['agent']}@{spec['version']}"
-    for promotion in kube.list_objects(memo.api, kinds.PROMOTION, namespace):
+    for promotion in objects.list_objects(memo.api, kinds.PROMOTION, namespace):
         if promotion["spec"]["agentVersion"] == ref and \
                 (promotion.get("status") or {}).get("phase") not in promotions.TERMINAL:
             promotions.reconcile_promotion(memo.api, memo.config, namespace, promotion["metadata"]["name"])
@@ -107,7 +108,7 @@ def promotion_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> N
 def agent_created(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     """Versions published before their Agent existed are accepted once it does."""
     with metrics.RECONCILE.labels(kind="Agent").time():
-        for version in kube.list_objects(memo.api, kinds.AGENT_VERSION, namespace, field_selector=f"spec.agent={name}"):
+        for version in objects.list_objects(memo.api, kinds.AGENT_VERSION, namespace, field_selector=f"spec.agent={name}"):
             if not (version.get("status") or {}).get("state"):
                 publishing.reconcile_version(memo.api, namespace, version["metadata"]["name"])
         agent_status.reconcile_agent(memo.api, namespace, name)
@@ -135,7 +136,7 @@ def tenant_deleted(name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> Non
     if blocker:
         tenant = dict(body)
         status = tenant.get("status") or {}
-        kube.patch_status(memo.api, kinds.TENANT_POLICY, tenant, {"conditions": conditions.set_condition(
+        objects.patch_status(memo.api, kinds.TENANT_POLICY, tenant, {"conditions": conditions.set_condition(
             status.get("conditions"), "Ready", False, "DeletionBlocked", blocker, tenant["metadata"].get("generation"))})
         events.record(memo.api, tenant, events.WARNING, "DeletionBlocked", blocker)
         raise kopf.TemporaryError(blocker, delay=5)

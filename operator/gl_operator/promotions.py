@@ -17,7 +17,8 @@ from kubernetes import client
 
 from gl_api import conditions, kinds, labels, naming
 from gl_api.lifecycle import State
-from gl_operator import approvals, events, failpoints, kube, metrics, transitions
+from gl_kube import events, objects
+from gl_operator import approvals, failpoints, metrics, transitions
 from gl_operator.config import OperatorConfig
 from gl_operator.promotion_checks import Check, Decision, Outcome, decide
 
@@ -29,11 +30,11 @@ _locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Loc
 
 def reconcile_promotion(api: client.ApiClient, config: OperatorConfig, namespace: str, name: str) -> None:
     with _locks[(namespace, name)]:
-        kube.retry_on_conflict(lambda: _reconcile(api, config, namespace, name))
+        objects.retry_on_conflict(lambda: _reconcile(api, config, namespace, name))
 
 
 def _reconcile(api: client.ApiClient, config: OperatorConfig, namespace: str, name: str) -> None:
-    promotion = kube.get(api, kinds.PROMOTION, namespace, name)
+    promotion = objects.get(api, kinds.PROMOTION, namespace, name)
     if promotion is None or promotion["metadata"].get("deletionTimestamp"):
         return
     status = promotion.get("status") or {}
@@ -41,7 +42,7 @@ def _reconcile(api: client.ApiClient, config: OperatorConfig, namespace: str, na
         return
     spec, meta = promotion["spec"], promotion["metadata"]
     ref = naming.AgentVersionRef.parse(spec["agentVersion"])
-    version = kube.get(api, kinds.AGENT_VERSION, namespace, ref.object_name)
+    version = objects.get(api, kinds.AGENT_VERSION, namespace, ref.object_name)
     now = conditions.now()
     created = conditions.parse_timestamp(meta["creationTimestamp"])
 
@@ -53,7 +54,7 @@ def _reconcile(api: client.ApiClient, config: OperatorConfig, namespace: str, na
     requester = (meta.get("annotations") or {}).get(labels.CREATED_BY, "")
     replacement = None
     if spec["targetState"] == State.deprecated.value:
-        replacement = kube.get(api, kinds.AGENT_VERSION, namespace,
+        replacement = objects.get(api, kinds.AGENT_VERSION, namespace,
                                naming.object_name(ref.agent, spec["deprecation"]["replacement"]))
     verdicts = (approvals.verdicts(api, promotion, requester)
                 if spec["targetState"] == State.certified.value else [])
@@ -88,10 +89,10 @@ def _apply(api: client.ApiClient, config: OperatorConfig, promotion: dict[str, A
                                         config.promotion.default_sunset, now) if target is State.deprecated else None,
     )
     status = version.get("status") or {}
-    updated = kube.patch_status(api, kinds.AGENT_VERSION, version,
+    updated = objects.patch_status(api, kinds.AGENT_VERSION, version,
                                 transitions.transition_status(status, change, version["metadata"].get("generation", 1),
                                                               now), guard=True)
-    kube.patch_labels(api, kinds.AGENT_VERSION, updated, {labels.STATE: target.value})
+    objects.patch_labels(api, kinds.AGENT_VERSION, updated, {labels.STATE: target.value})
     metrics.TRANSITIONS.labels(to=target.value).inc()
     ref = f"{version['spec']['agent']}@{version['spec']['version']}"
     fast = f" on the fast track (incident {change.fast_track})" if change.fast_track else ""
@@ -105,7 +106,7 @@ def _finish(api: client.ApiClient, promotion: dict[str, Any], version: dict[str,
     generation = promotion["metadata"].get("generation", 1)
     previous = promotion.get("status") or {}
     message = f"{promotion['spec']['agentVersion']} is now {promotion['spec']['targetState']}"
-    kube.patch_status(api, kinds.PROMOTION, promotion, {
+    objects.patch_status(api, kinds.PROMOTION, promotion, {
         "phase": SUCCEEDED, "observedGeneration": generation, "checks": [c.to_status() for c in decision.checks],
         "conditions": conditions.set_condition(previous.get("conditions"), SUCCEEDED, True, "Applied", message,
                                                generation, now),
@@ -124,7 +125,7 @@ def _record(api: client.ApiClient, promotion: dict[str, Any], decision: Decision
             and previous.get("observedGeneration") == generation:
         return
     reason = {"Rejected": "Rejected", "Checking": "ChecksPending", "AwaitingApproval": "AwaitingApproval"}[phase]
-    kube.patch_status(api, kinds.PROMOTION, promotion, {
+    objects.patch_status(api, kinds.PROMOTION, promotion, {
         "phase": phase, "observedGeneration": generation, "checks": checks,
         "conditions": conditions.set_condition(previous.get("conditions"), SUCCEEDED, False, reason,
                                                decision.summary, generation, now),

@@ -8,17 +8,18 @@ from typing import Any
 from kubernetes import client
 
 from gl_api import conditions, kinds, labels
-from gl_operator import events, kube, metrics, transitions
+from gl_kube import events, objects
+from gl_operator import metrics, transitions
 
 log = logging.getLogger(__name__)
 
 
 def reconcile_version(api: client.ApiClient, namespace: str, name: str) -> None:
-    kube.retry_on_conflict(lambda: _reconcile(api, namespace, name))
+    objects.retry_on_conflict(lambda: _reconcile(api, namespace, name))
 
 
 def _reconcile(api: client.ApiClient, namespace: str, name: str) -> None:
-    version = kube.get(api, kinds.AGENT_VERSION, namespace, name)
+    version = objects.get(api, kinds.AGENT_VERSION, namespace, name)
     if version is None or version["metadata"].get("deletionTimestamp"):
         return
     status = version.get("status") or {}
@@ -32,14 +33,14 @@ def _reconcile(api: client.ApiClient, namespace: str, name: str) -> None:
 def _publish(api: client.ApiClient, version: dict[str, Any]) -> dict[str, Any] | None:
     meta, spec = version["metadata"], version["spec"]
     status = version.get("status") or {}
-    agent = kube.get(api, kinds.AGENT, meta["namespace"], spec["agent"])
+    agent = objects.get(api, kinds.AGENT, meta["namespace"], spec["agent"])
     generation = meta.get("generation", 1)
     if agent is None:
         message = (f"Agent {spec['agent']} does not exist in namespace {meta['namespace']}; create it "
                    "and this version is accepted automatically")
         previous = conditions.get_condition(status.get("conditions"), transitions.ACCEPTED)
         if previous is None or previous.get("reason") != "AgentNotFound":
-            kube.patch_status(api, kinds.AGENT_VERSION, version, {
+            objects.patch_status(api, kinds.AGENT_VERSION, version, {
                 "observedGeneration": generation,
                 "conditions": conditions.set_condition(status.get("conditions"), transitions.ACCEPTED, False,
                                                        "AgentNotFound", message, generation),
@@ -47,7 +48,7 @@ def _publish(api: client.ApiClient, version: dict[str, Any]) -> dict[str, Any] |
             events.record(api, version, events.WARNING, "AgentNotFound", message)
         return None
     by = (meta.get("annotations") or {}).get(labels.CREATED_BY, "unknown")
-    published = kube.patch_status(api, kinds.AGENT_VERSION, version,
+    published = objects.patch_status(api, kinds.AGENT_VERSION, version,
                                   transitions.publish_status(status, generation, by, conditions.now()), guard=True)
     metrics.TRANSITIONS.labels(to="draft").inc()
     events.record(api, version, events.NORMAL, "Published",
@@ -59,4 +60,4 @@ def _sync_labels(api: client.ApiClient, version: dict[str, Any]) -> None:
     wanted = {labels.STATE: version["status"]["state"], labels.AGENT: version["spec"]["agent"]}
     current = version["metadata"].get("labels") or {}
     if any(current.get(key) != value for key, value in wanted.items()):
-        kube.patch_labels(api, kinds.AGENT_VERSION, version, wanted)
+        objects.patch_labels(api, kinds.AGENT_VERSION, version, wanted)

@@ -17,7 +17,8 @@ from kubernetes import client
 
 from gl_api import conditions, kinds
 from gl_api.lifecycle import State
-from gl_operator import (agent_status, deprecation_notices, kube, metrics, promotions, publishing, retirement,
+from gl_kube import objects
+from gl_operator import (agent_status, deprecation_notices, metrics, promotions, publishing, retirement,
                          tenant_provisioning)
 from gl_operator.config import OperatorConfig
 
@@ -32,7 +33,7 @@ def _safely(what: str, work: Callable[[], None]) -> None:
 
 
 def resync_once(api: client.ApiClient, config: OperatorConfig) -> None:
-    versions = kube.list_objects(api, kinds.AGENT_VERSION)
+    versions = objects.list_objects(api, kinds.AGENT_VERSION)
     by_state = Counter((v.get("status") or {}).get("state") for v in versions)
     for state in State:
         metrics.VERSIONS.labels(state=state.value).set(by_state.get(state.value, 0))
@@ -45,20 +46,20 @@ def resync_once(api: client.ApiClient, config: OperatorConfig) -> None:
         elif retirement.due(version, now):
             _safely(f"AgentVersion {meta['namespace']}/{meta['name']}",
                     lambda: retirement.retire_if_due(api, config, meta["namespace"], meta["name"]))
-    for promotion in kube.list_objects(api, kinds.PROMOTION):
+    for promotion in objects.list_objects(api, kinds.PROMOTION):
         meta = promotion["metadata"]
         if (promotion.get("status") or {}).get("phase") not in promotions.TERMINAL:
             _safely(f"Promotion {meta['namespace']}/{meta['name']}",
                     lambda: promotions.reconcile_promotion(api, config, meta["namespace"], meta["name"]))
-    for agent in kube.list_objects(api, kinds.AGENT):
+    for agent in objects.list_objects(api, kinds.AGENT):
         meta = agent["metadata"]
         _safely(f"Agent {meta['namespace']}/{meta['name']}",
                 lambda: agent_status.reconcile_agent(api, meta["namespace"], meta["name"]))
-    for tenant in kube.list_objects(api, kinds.TENANT_POLICY):
+    for tenant in objects.list_objects(api, kinds.TENANT_POLICY):
         name = tenant["metadata"]["name"]
         if not tenant["metadata"].get("deletionTimestamp"):
             _safely(f"TenantPolicy {name}", lambda: tenant_provisioning.reconcile_tenant(api, name))
-    for deployment in kube.list_objects(api, kinds.AGENT_DEPLOYMENT):
+    for deployment in objects.list_objects(api, kinds.AGENT_DEPLOYMENT):
         meta = deployment["metadata"]
         _safely(f"AgentDeployment {meta['namespace']}/{meta['name']}",
                 lambda: deprecation_notices.reconcile_deployment(api, meta["namespace"], meta["name"]))

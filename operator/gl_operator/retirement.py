@@ -8,7 +8,8 @@ from kubernetes import client
 
 from gl_api import conditions, kinds, labels
 from gl_api.lifecycle import State
-from gl_operator import events, kube, metrics, transitions
+from gl_kube import events, objects
+from gl_operator import metrics, transitions
 from gl_operator.config import OperatorConfig
 
 
@@ -21,18 +22,18 @@ def due(version: dict[str, Any], now: Any) -> bool:
 
 def retire_if_due(api: client.ApiClient, config: OperatorConfig, namespace: str, name: str) -> None:
     def attempt() -> None:
-        version = kube.get(api, kinds.AGENT_VERSION, namespace, name)
+        version = objects.get(api, kinds.AGENT_VERSION, namespace, name)
         now = conditions.now()
         if version is None or not due(version, now):
             return
         sunset = version["status"]["deprecation"]["sunsetAt"]
         change = transitions.Transition(to=State.retired, by=config.service_account,
                                         reason=f"sunset {sunset} reached")
-        updated = kube.patch_status(api, kinds.AGENT_VERSION, version, transitions.transition_status(
+        updated = objects.patch_status(api, kinds.AGENT_VERSION, version, transitions.transition_status(
             version["status"], change, version["metadata"].get("generation", 1), now), guard=True)
-        kube.patch_labels(api, kinds.AGENT_VERSION, updated, {labels.STATE: State.retired.value})
+        objects.patch_labels(api, kinds.AGENT_VERSION, updated, {labels.STATE: State.retired.value})
         metrics.TRANSITIONS.labels(to=State.retired.value).inc()
         events.record(api, updated, events.NORMAL, "Retired",
                       f"{version['spec']['agent']}@{version['spec']['version']} retired: sunset {sunset} reached")
 
-    kube.retry_on_conflict(attempt)
+    objects.retry_on_conflict(attempt)

@@ -15,23 +15,21 @@ from typing import Any
 from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
 
-from gl_api import GROUP, conditions, kinds, labels
-from gl_operator import events, kube
+from gl_api import conditions, kinds, labels
+from gl_kube import events, objects
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = labels.OPERATOR_NAME
-TENANT_LABEL = f"{GROUP}/tenant"
-ENVIRONMENT_LABEL = f"{GROUP}/environment"
 ROLE_PREFIX = "greenlang-registry:"
 DEFAULT_LIMITS = {"default": {"cpu": "500m", "memory": "512Mi"}, "defaultRequest": {"cpu": "100m", "memory": "128Mi"}}
 OPERATOR_NAMESPACE = "greenlang-system"
 
 
 def _labels(tenant: str, environment: str | None = None) -> dict[str, str]:
-    result = {TENANT_LABEL: tenant, labels.MANAGED_BY: labels.OPERATOR_NAME,
+    result = {labels.TENANT: tenant, labels.MANAGED_BY: labels.OPERATOR_NAME,
               "app.kubernetes.io/part-of": "greenlang-registry"}
     if environment:
-        result[ENVIRONMENT_LABEL] = environment
+        result[labels.ENVIRONMENT] = environment
     return result
 
 
@@ -98,7 +96,7 @@ def _apply(api: client.ApiClient, obj: dict[str, Any]) -> None:
 def _prune_bindings(api: client.ApiClient, tenant: str, wanted: set[tuple[str, str]]) -> list[str]:
     rbac = client.RbacAuthorizationV1Api(api)
     removed = []
-    for binding in rbac.list_role_binding_for_all_namespaces(label_selector=f"{TENANT_LABEL}={tenant}").items:
+    for binding in rbac.list_role_binding_for_all_namespaces(label_selector=f"{labels.TENANT}={tenant}").items:
         key = (binding.metadata.namespace, binding.metadata.name)
         if key not in wanted:
             rbac.delete_namespaced_role_binding(binding.metadata.name, binding.metadata.namespace)
@@ -107,7 +105,7 @@ def _prune_bindings(api: client.ApiClient, tenant: str, wanted: set[tuple[str, s
 
 
 def reconcile_tenant(api: client.ApiClient, name: str) -> None:
-    tenant = kube.get(api, kinds.TENANT_POLICY, None, name)
+    tenant = objects.get(api, kinds.TENANT_POLICY, None, name)
     if tenant is None or tenant["metadata"].get("deletionTimestamp"):
         return
     generation = tenant["metadata"].get("generation", 1)
@@ -120,7 +118,7 @@ def reconcile_tenant(api: client.ApiClient, name: str) -> None:
         removed = _prune_bindings(api, name, bindings)
     except ApiException as error:
         message = f"provisioning failed: {error.reason}: {(error.body or '')[:300]}"
-        kube.patch_status(api, kinds.TENANT_POLICY, tenant, {
+        objects.patch_status(api, kinds.TENANT_POLICY, tenant, {
             "observedGeneration": generation,
             "conditions": conditions.set_condition(status.get("conditions"), "Ready", False, "ProvisioningFailed",
                                                    message, generation)})
@@ -137,20 +135,20 @@ def reconcile_tenant(api: client.ApiClient, name: str) -> None:
     if removed:
         events.record(api, tenant, events.NORMAL, "AccessRemoved", "removed role bindings " + ", ".join(removed))
     if any(status.get(k) != v for k, v in wanted.items()):
-        kube.patch_status(api, kinds.TENANT_POLICY, tenant, wanted)
+        objects.patch_status(api, kinds.TENANT_POLICY, tenant, wanted)
         events.record(api, tenant, events.NORMAL, "Provisioned", message)
 
 
 def running_deployments(api: client.ApiClient, tenant: dict[str, Any]) -> list[str]:
     namespaces = {env["namespace"] for env in tenant["spec"].get("environments") or []}
     return sorted(f"{d['metadata']['namespace']}/{d['metadata']['name']}"
-                  for d in kube.list_objects(api, kinds.AGENT_DEPLOYMENT)
+                  for d in objects.list_objects(api, kinds.AGENT_DEPLOYMENT)
                   if d["metadata"]["namespace"] in namespaces)
 
 
 def deletion_blockers(api: client.ApiClient, name: str) -> str | None:
     """Why a TenantPolicy may not go yet (None when it may)."""
-    tenant = kube.get(api, kinds.TENANT_POLICY, None, name)
+    tenant = objects.get(api, kinds.TENANT_POLICY, None, name)
     if tenant is None:
         return None
     running = running_deployments(api, tenant)

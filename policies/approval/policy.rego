@@ -5,6 +5,9 @@
 #   input: {user, requester, added: [approval], subjectAccessReview: {allowed, reason}}
 package greenlang.approval
 
+# The answer the registry's engines ask for: both sets, in one query.
+decision := {"deny": deny, "warn": warn}
+
 deny contains msg if {
 	some approval in input.added
 	approval.user != input.user.username

@@ -9,6 +9,9 @@ package greenlang.deployment
 
 import data.greenlang.lib
 
+# The answer the registry's engines ask for: both sets, in one query.
+decision := {"deny": deny, "warn": warn}
+
 deployment := input.object
 
 namespace := deployment.metadata.namespace

@@ -8,6 +8,9 @@ package greenlang.images
 
 import data.greenlang.lib
 
+# The answer the registry's engines ask for: both sets, in one query.
+decision := {"deny": deny, "warn": warn}
+
 env := lib.environment(input.tenant, input.namespace)
 
 allowed := lib.allowed_states(env)

@@ -7,6 +7,9 @@ package greenlang.promotion
 
 import data.greenlang.lib
 
+# The answer the registry's engines ask for: both sets, in one query.
+decision := {"deny": deny, "warn": warn}
+
 promotion := input.object
 
 fast_track_roles := {"tenant_admin", "operator", "super_admin"}

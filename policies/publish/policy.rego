@@ -7,6 +7,9 @@ package greenlang.publish
 
 import data.greenlang.lib
 
+# The answer the registry's engines ask for: both sets, in one query.
+decision := {"deny": deny, "warn": warn}
+
 version := input.object
 
 ref := lib.ref(version)

@@ -6,6 +6,9 @@
 #   input: {user, operator: <operator's user name>, kind, object, oldObject}
 package greenlang.status_write
 
+# The answer the registry's engines ask for: both sets, in one query.
+decision := {"deny": deny, "warn": warn}
+
 reporter_fields := {"evaluation", "securityScan", "usage"}
 
 by_operator if input.user.username == input.operator

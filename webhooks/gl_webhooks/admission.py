@@ -1,62 +1,77 @@
-"""kopf admission handlers: gather context, ask the policy engine, answer the API server.
+"""Answer the API server's AdmissionReviews: context from the caches, a decision from the policy engine.
 
-Denials carry the policy's message back to ``kubectl apply``; ``warn`` results become admission
-warnings (``Warning: …``). An engine that cannot answer refuses the request (fail closed).
-Handler ids are the URL paths of the webhooks (``configuration.py``).
+One coroutine per webhook (named by its URL path, see ``configuration.py``). Denials carry the
+policy's messages back to ``kubectl apply``; ``warn`` results become admission warnings
+(``Warning: …``). An engine that cannot answer refuses the request (fail closed, 503). Nothing
+here lists objects: lookups come from ``caches``, at most one GET on a cache miss.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import functools
+import base64
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-import kopf
+from kubernetes import client
 
-from gl_api import GROUP, VERSION, conditions
-from gl_operator import events
-from gl_webhooks import context, metrics, stamping
-from gl_webhooks.engines import PolicyError
+from gl_api import conditions, kinds, labels, naming, resolution
+from gl_api.models import EnvironmentName
+from gl_kube import access, events
+from gl_policy import inputs, views
+from gl_policy.engines import Engine, PolicyError
+from gl_webhooks import metrics, stamping
+from gl_webhooks.caches import Caches
 
 log = logging.getLogger(__name__)
-REGISTRY_PLURALS = ("agents", "agentversions", "promotions", "tenantpolicies", "agentdeployments")
-# Admission answers within the API server's timeout even while reconciles keep kopf's worker
-# threads busy: handlers run on a pool of their own.
-_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="admission")
+COMPONENT = "greenlang-registry-webhooks"
 
 
-def isolated(function: Callable[..., None]) -> Callable[..., Any]:
-    # Not functools.wraps: kopf follows __wrapped__ to decide whether a handler is async, and
-    # would then call this coroutine function as a sync one and never await it.
-    async def handler(**kwargs: Any) -> None:
-        await asyncio.get_running_loop().run_in_executor(_POOL, functools.partial(function, **kwargs))
-    handler.__name__ = handler.__qualname__ = function.__name__
-    handler.__doc__ = function.__doc__
-    return handler
+@dataclass(frozen=True)
+class Request:
+    """The parts of an AdmissionReview request the webhooks use."""
+
+    uid: str
+    operation: str
+    namespace: str
+    obj: dict[str, Any]
+    old: dict[str, Any] | None
+    userinfo: dict[str, Any]
+    dry_run: bool
+
+    @classmethod
+    def of(cls, review: dict[str, Any]) -> Request:
+        request = review["request"]
+        return cls(uid=request["uid"], operation=request["operation"], namespace=request.get("namespace") or "",
+                   obj=request.get("object") or {}, old=request.get("oldObject"),
+                   userinfo=request.get("userInfo") or {}, dry_run=bool(request.get("dryRun")))
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.obj.get("spec") or {}
 
 
-def _ask(memo: kopf.Memo, webhook: str, decision: str, data: dict[str, Any], warnings: list[str],
-         body: Any = None, userinfo: dict[str, Any] | None = None, dryrun: bool = False) -> None:
-    engine = memo.engine
-    with metrics.LATENCY.labels(webhook=webhook, engine=engine.name).time():
-        try:
-            verdict = engine.decide(decision, data)
-        except PolicyError as error:
-            metrics.DECISIONS.labels(webhook=webhook, result="error").inc()
-            log.error("policy engine failed for %s: %s", webhook, error)
-            raise kopf.AdmissionError(f"the registry's policy engine did not answer, so the request is refused "
-                                      f"(fail closed); retry shortly: {error}", code=503) from error
-    warnings.extend(verdict.warn)
-    if verdict.deny:
-        metrics.DECISIONS.labels(webhook=webhook, result="denied").inc()
-        message = denial_message(verdict.deny)
-        if body is not None and not dryrun:  # the audit trail keeps real refusals, not `gl agent check`
-            events.record_denial(memo.api, _plain(body), (userinfo or {}).get("username", "unknown"), message)
-        raise kopf.AdmissionError(message, code=403)
-    metrics.DECISIONS.labels(webhook=webhook, result="allowed").inc()
+@dataclass
+class Answer:
+    allowed: bool = True
+    code: int = 200
+    message: str = ""
+    warnings: list[str] = field(default_factory=list)
+    patch: list[dict[str, Any]] | None = None
+
+    def review(self, uid: str) -> dict[str, Any]:
+        response: dict[str, Any] = {"uid": uid, "allowed": self.allowed}
+        if not self.allowed:
+            response["status"] = {"code": self.code, "message": self.message}
+        if self.warnings:
+            response["warnings"] = self.warnings
+        if self.patch:
+            response["patchType"] = "JSONPatch"
+            response["patch"] = base64.b64encode(json.dumps(self.patch).encode()).decode()
+        return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
 
 def denial_message(denials: list[str]) -> str:
@@ -66,85 +81,110 @@ def denial_message(denials: list[str]) -> str:
     return f"{len(denials)} policy violations:\n" + "\n".join(f"- {message}" for message in denials)
 
 
-def _plain(body: Any) -> dict[str, Any]:
-    return dict(body) if body is not None else {}
+class Admission:
+    """The webhooks' shared state: caches, the policy engine and the registry operator's identity."""
 
+    def __init__(self, caches: Caches, engine: Engine, api: client.ApiClient, operator_user: str):
+        self.caches, self.engine, self.api, self.operator_user = caches, engine, api, operator_user
+        self.webhooks: dict[str, Callable[[Request], Awaitable[Answer]]] = {
+            "publish": self.publish, "promotion": self.promotion, "approval": self.approval,
+            "deployment": self.deployment, "status-agentversions": self.status_write,
+            "status-promotions": self.status_write, "images-pods": self.images, "images-deployments": self.images,
+            "promotion-defaults": self.promotion_defaults,
+        }
 
-@kopf.on.validate(GROUP, VERSION, "agentversions", id="publish", operations=["CREATE"])
-@isolated
-def publish(body: kopf.Body, userinfo: dict[str, Any], warnings: list[str], memo: kopf.Memo, dryrun: bool,
-            **_: Any) -> None:
-    _ask(memo, "publish", "publish", context.publish(memo.api, _plain(body), userinfo, "CREATE"), warnings,
-         body, userinfo, dryrun)
+    async def answer(self, webhook: str, request: Request) -> Answer:
+        with metrics.LATENCY.labels(webhook=webhook, engine=self.engine.name).time():
+            return await self.webhooks[webhook](request)
 
+    async def _decide(self, webhook: str, decision: str, data: dict[str, Any], request: Request) -> Answer:
+        try:
+            verdict = await self.engine.decide(decision, data)
+        except PolicyError as error:
+            metrics.DECISIONS.labels(webhook=webhook, result="error").inc()
+            log.error("policy engine failed for %s: %s", webhook, error)
+            return Answer(False, 503, f"the registry's policy engine did not answer, so the request is refused "
+                                      f"(fail closed); retry shortly: {error}")
+        if not verdict.deny:
+            metrics.DECISIONS.labels(webhook=webhook, result="allowed").inc()
+            return Answer(warnings=verdict.warn)
+        metrics.DECISIONS.labels(webhook=webhook, result="denied").inc()
+        message = denial_message(verdict.deny)
+        if not request.dry_run:  # the audit trail keeps real refusals, not `gl agent check`
+            asyncio.get_running_loop().run_in_executor(
+                None, events.record_denial, self.api, request.obj, request.userinfo.get("username", "unknown"),
+                message, COMPONENT)
+        return Answer(False, 403, message, verdict.warn)
 
-@kopf.on.validate(GROUP, VERSION, "promotions", id="promotion", operations=["CREATE"])
-@isolated
-def promotion(body: kopf.Body, userinfo: dict[str, Any], warnings: list[str], memo: kopf.Memo, dryrun: bool,
-              **_: Any) -> None:
-    _ask(memo, "promotion", "promotion", context.promotion(memo.api, _plain(body), userinfo, "CREATE"), warnings,
-         body, userinfo, dryrun)
+    # ---------------------------------------------------------------- registry kinds
 
+    async def publish(self, request: Request) -> Answer:
+        agent = await self.caches.agent(request.namespace, request.spec["agent"])
+        data = inputs.publish(request.obj, request.userinfo, request.operation, agent,
+                              self.caches.governing_tenants(request.namespace, request.userinfo))
+        return await self._decide("publish", "publish", data, request)
 
-@kopf.on.validate(GROUP, VERSION, "promotions", id="approval", operations=["UPDATE"])
-@isolated
-def approval(body: kopf.Body, old: kopf.Body, userinfo: dict[str, Any], warnings: list[str], memo: kopf.Memo,
-             dryrun: bool, **_: Any) -> None:
-    _ask(memo, "approval", "approval", context.approval(memo.api, _plain(body), _plain(old), userinfo), warnings,
-         body, userinfo, dryrun)
+    async def promotion(self, request: Request) -> Answer:
+        version = None
+        try:
+            ref = naming.AgentVersionRef.parse(request.spec["agentVersion"])
+            found = await self.caches.version(request.namespace, ref.object_name)
+            version = found.as_input() if found else None
+        except naming.InvalidReference:
+            pass  # the schema rejects a malformed reference before we are asked
+        data = inputs.promotion(request.obj, request.userinfo, request.operation, version,
+                                self.caches.governing_tenants(request.namespace, request.userinfo))
+        return await self._decide("promotion", "promotion", data, request)
 
+    async def approval(self, request: Request) -> Answer:
+        old = request.old or {}
+        before = (old.get("spec") or {}).get("approvals") or []
+        added = [a for a in request.spec.get("approvals") or [] if a not in before]
+        user = inputs.user(request.userinfo)
+        name = request.obj["metadata"]["name"]
+        allowed = bool(added) and await asyncio.to_thread(access.may_approve, self.api, user["username"],
+                                                          user["groups"], request.namespace, name)
+        requester = ((old.get("metadata") or {}).get("annotations") or {}).get(labels.CREATED_BY, "")
+        return await self._decide("approval", "approval", inputs.approval(request.userinfo, requester, added, allowed),
+                                  request)
 
-@kopf.on.validate(GROUP, VERSION, "agentdeployments", id="deployment", operations=["CREATE", "UPDATE"])
-@isolated
-def deployment(body: kopf.Body, old: kopf.Body | None, userinfo: dict[str, Any], operation: str,
-               warnings: list[str], memo: kopf.Memo, dryrun: bool, **_: Any) -> None:
-    data = context.deployment(memo.api, _plain(body), _plain(old) or None, userinfo, operation)
-    _ask(memo, "deployment", "deployment", data, warnings, body, userinfo, dryrun)
+    async def deployment(self, request: Request) -> Answer:
+        agent_namespace, agent_name = request.spec["agent"].split("/", 1)
+        published = {v.version: v.state for v in self.caches.versions_of(agent_namespace, agent_name)}
+        chosen = resolution.resolve(request.spec, published)
+        version = await self.caches.version(agent_namespace, naming.object_name(agent_name, chosen)) if chosen else None
+        previous = None
+        if request.old is not None:
+            previous = (request.old.get("status") or {}).get("resolvedVersion") or request.old["spec"].get("version")
+        name = request.obj["metadata"].get("name")
+        others = [d for d in self.caches.deployments_in(request.namespace) if d != name]
+        data = inputs.deployment(request.obj, request.userinfo, request.operation,
+                                 await self.caches.agent(agent_namespace, agent_name),
+                                 version.as_input() if version else None, previous,
+                                 self.caches.tenant_of_namespace(request.namespace), len(others))
+        return await self._decide("deployment", "deployment", data, request)
 
+    async def status_write(self, request: Request) -> Answer:
+        kind = kinds.BY_KIND[request.obj["kind"]]
+        data = inputs.status_write(request.obj, request.old or {}, request.userinfo, self.operator_user)
+        return await self._decide(f"status-{kind.plural}", "status_write", data, request)
 
-@kopf.on.validate(GROUP, VERSION, "agentversions", id="status-agentversions", subresource="status",
-                  operations=["UPDATE"])
-@kopf.on.validate(GROUP, VERSION, "promotions", id="status-promotions", subresource="status", operations=["UPDATE"])
-@isolated
-def status_write(body: kopf.Body, old: kopf.Body, userinfo: dict[str, Any], warnings: list[str], memo: kopf.Memo,
-                 dryrun: bool, **_: Any) -> None:
-    data = context.status_write(_plain(body), _plain(old), userinfo, memo.config.service_account)
-    _ask(memo, f"status-{body['kind'].lower()}s", "status_write", data, warnings, body, userinfo, dryrun)
+    # ---------------------------------------------------------------- workloads in production
 
+    async def images(self, request: Request) -> Answer:
+        webhook = "images-deployments" if request.obj.get("kind") == "Deployment" else "images-pods"
+        tenant = self.caches.tenant_of_namespace(request.namespace)
+        environments = {env["namespace"]: env["name"] for env in (tenant or {}).get("spec", {}).get("environments", [])}
+        if tenant is None or environments.get(request.namespace) != EnvironmentName.production.value:
+            return Answer()  # only tenant production namespaces are guarded
+        spec = request.spec["template"]["spec"] if request.obj["kind"] == "Deployment" else request.spec
+        digests = {d for d in map(views.image_digest, inputs.pod_images(spec)) if d}
+        data = inputs.images(request.obj, request.namespace, tenant, self.caches.versions_by_digest(digests))
+        return await self._decide(webhook, "images", data, request)
 
-def _images(body: kopf.Body, namespace: str | None, warnings: list[str], memo: kopf.Memo, kind: str) -> None:
-    if not namespace:
-        return
-    tenant = context.tenant_of_namespace(memo.api, namespace)
-    environments = {env["namespace"]: env["name"] for env in (tenant or {}).get("spec", {}).get("environments", [])}
-    if environments.get(namespace) != "production":
-        return  # only tenant production namespaces are guarded
-    _ask(memo, f"images-{kind}", "images", context.images(memo.api, _plain(body), namespace, tenant), warnings)
+    # ---------------------------------------------------------------- mutation
 
-
-@kopf.on.validate("", "v1", "pods", id="images-pods", operations=["CREATE", "UPDATE"])
-@isolated
-def pod_images(body: kopf.Body, namespace: str | None, warnings: list[str], memo: kopf.Memo, **_: Any) -> None:
-    _images(body, namespace, warnings, memo, "pods")
-
-
-@kopf.on.validate("apps", "v1", "deployments", id="images-deployments", operations=["CREATE", "UPDATE"])
-@isolated
-def deployment_images(body: kopf.Body, namespace: str | None, warnings: list[str], memo: kopf.Memo,
-                      **_: Any) -> None:
-    _images(body, namespace, warnings, memo, "deployments")
-
-
-def _stamp(body: kopf.Body, old: kopf.Body | None, userinfo: dict[str, Any], operation: str,
-           patch: kopf.Patch, **_: Any) -> None:
-    plain, previous = _plain(body), (_plain(old) or None)
-    for key, value in stamping.annotations(operation, plain, previous, userinfo.get("username", "")).items():
-        patch.metadata.setdefault("annotations", {})[key] = value
-    if plain.get("kind") == "Promotion":
-        for key, value in stamping.promotion_defaults(operation, plain, previous, userinfo, conditions.now()).items():
-            patch.setdefault("spec", {})[key] = value
-
-
-_stamp_handler = isolated(_stamp)
-for _plural in REGISTRY_PLURALS:
-    kopf.on.mutate(GROUP, VERSION, _plural, id="stamp", operations=["CREATE", "UPDATE"])(_stamp_handler)
+    async def promotion_defaults(self, request: Request) -> Answer:
+        changes = stamping.promotion_defaults(request.operation, request.obj, request.old, request.userinfo,
+                                              conditions.now())
+        return Answer(patch=stamping.json_patch(changes) or None)

@@ -1,30 +1,60 @@
-"""The webhook configurations the API server needs to call the registry's admission handlers.
+"""The webhook configurations that make the API server call `gl-webhooks` (``gl-webhooks configuration``).
 
-Rendered here (not by kopf) so each webhook gets its deliberate failure policy, timeout and scope:
+Each webhook has a deliberate scope, and ``matchConditions`` (CEL, evaluated inside the API
+server) skip the calls that cannot change a decision:
 
-| webhook | objects | failurePolicy | why |
-|---|---|---|---|
-| stamp (mutating) | the five kinds, CREATE/UPDATE | Fail | the audit trail and four eyes rely on the stamped identity |
-| publish, promotion, approval, deployment | registry kinds | Fail | governance: no decision, no change |
-| status-agentversions, status-promotions | status subresource | Fail | only the operator changes lifecycle state |
-| images-pods, images-deployments | Pods, Deployments in namespaces labelled environment=production | Fail | no bypass by deploying an image directly |
+| webhook | objects | skipped when |
+|---|---|---|
+| publish | AgentVersion create | never |
+| promotion | Promotion create | never |
+| approval | Promotion update | the operator writes, or spec.approvals did not change |
+| deployment | AgentDeployment create, update | the operator writes, or spec did not change |
+| status-agentversions, status-promotions | status subresource updates | the operator writes (the policy lets it change anything), or status did not change |
+| images-pods, images-deployments | Pods (ephemeral containers too), Deployments in namespaces labelled environment=production | an update leaves the images as they were |
+| promotion-defaults (mutating) | Promotion create, update | neither a deprecation without sunset nor a new approval needs the server's clock |
 
-All use a 5 second timeout (the policy engine answers in milliseconds; a stuck call should not hold
-a kubectl for the API server's 30 s maximum) and skip the cluster's system namespaces.
+Identity (created-by, last-modified-by) is not a webhook: the API server stamps and checks it
+itself (crds/admission_identity.yaml), so the operator's bookkeeping patches and everyone's
+writes of the five kinds cost no webhook call for it.
+
+All fail closed (``failurePolicy: Fail``) with ``timeoutSeconds: 5``: a decision takes
+milliseconds, and a cache miss one GET, so 5 s is ample for a slow moment yet bounds how long
+a hung server holds a ``kubectl apply`` (the API server's default would be 10 s). They declare
+``sideEffects: NoneOnDryRun``: a real denial posts an Event for the audit trail, a dry run
+(``gl agent check``) posts nothing. The mutating webhook is not re-invoked
+(``reinvocationPolicy: Never``): it only fills spec fields no other mutation reads or writes.
+System namespaces are never sent.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Any
 
-from gl_api import GROUP, labels
+from gl_api import GROUP, kinds, labels
 
 NAME = "greenlang-registry"
 TIMEOUT_SECONDS = 5
 SYSTEM_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease"]
-ENVIRONMENT_LABEL = f"{GROUP}/environment"
-TENANT_LABEL = f"{GROUP}/tenant"
+DEFAULT_OPERATOR_USER = "system:serviceaccount:greenlang-system:greenlang-registry-operator"
+
+_IMAGES = ("object.spec.containers.map(c, c.image)"
+           " + (has(object.spec.initContainers) ? object.spec.initContainers.map(c, c.image) : [])"
+           " + (has(object.spec.ephemeralContainers) ? object.spec.ephemeralContainers.map(c, c.image) : [])")
+
+
+def _old(expression: str) -> str:
+    return expression.replace("object.", "oldObject.")
+
+
+def _condition(name: str, expression: str) -> dict[str, str]:
+    return {"name": name, "expression": expression}
+
+
+def _not_operator(operator_user: str) -> dict[str, str]:
+    quoted = operator_user.replace("\\", "\\\\").replace("'", "\\'")
+    return _condition("not-the-operator", f"request.userInfo.username != '{quoted}'")
 
 
 def _rule(groups: list[str], resources: list[str], operations: list[str]) -> dict[str, Any]:
@@ -33,44 +63,72 @@ def _rule(groups: list[str], resources: list[str], operations: list[str]) -> dic
 
 
 def _webhook(name: str, base_url: str, ca_bundle: bytes, rules: list[dict[str, Any]],
-             namespace_selector: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
+             conditions: Sequence[dict[str, str]] = (), namespace_selector: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
+    webhook = {
         "name": f"{name}.{GROUP}",
         "clientConfig": {"url": f"{base_url.rstrip('/')}/{name}", "caBundle": base64.b64encode(ca_bundle).decode()},
         "rules": rules,
         "failurePolicy": "Fail",
         "matchPolicy": "Equivalent",
-        "sideEffects": "None",
+        "sideEffects": "NoneOnDryRun",
         "admissionReviewVersions": ["v1"],
         "timeoutSeconds": TIMEOUT_SECONDS,
         "namespaceSelector": namespace_selector or {"matchExpressions": [
             {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": SYSTEM_NAMESPACES}]},
     }
+    if conditions:
+        webhook["matchConditions"] = list(conditions)
+    return webhook
 
 
-def render(base_url: str, ca_bundle: bytes, *, guard_images: bool = True) -> list[dict[str, Any]]:
+def render(base_url: str, ca_bundle: bytes, operator_user: str = DEFAULT_OPERATOR_USER, *,
+           guard_images: bool = True) -> list[dict[str, Any]]:
     """Validating and mutating configurations for a webhook server reachable at ``base_url``."""
     meta = {"name": NAME, "labels": {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": NAME,
                                      "app.kubernetes.io/component": "admission-webhook",
                                      labels.MANAGED_BY: labels.OPERATOR_NAME}}
-    kinds = ["agents", "agentversions", "promotions", "tenantpolicies", "agentdeployments"]
+    not_operator = _not_operator(operator_user)
+    status_changed = _condition("status-changed", "!has(oldObject.status) || !has(object.status) "
+                                                  "|| object.status != oldObject.status")
+    approvals_changed = _condition(
+        "approvals-changed", "has(object.spec.approvals) "
+                             "&& (!has(oldObject.spec.approvals) || object.spec.approvals != oldObject.spec.approvals)")
     validating = [
-        _webhook("publish", base_url, ca_bundle, [_rule([GROUP], ["agentversions"], ["CREATE"])]),
-        _webhook("promotion", base_url, ca_bundle, [_rule([GROUP], ["promotions"], ["CREATE"])]),
-        _webhook("approval", base_url, ca_bundle, [_rule([GROUP], ["promotions"], ["UPDATE"])]),
-        _webhook("deployment", base_url, ca_bundle, [_rule([GROUP], ["agentdeployments"], ["CREATE", "UPDATE"])]),
-        _webhook("status-agentversions", base_url, ca_bundle, [_rule([GROUP], ["agentversions/status"], ["UPDATE"])]),
-        _webhook("status-promotions", base_url, ca_bundle, [_rule([GROUP], ["promotions/status"], ["UPDATE"])]),
+        _webhook("publish", base_url, ca_bundle, [_rule([GROUP], [kinds.AGENT_VERSION.plural], ["CREATE"])]),
+        _webhook("promotion", base_url, ca_bundle, [_rule([GROUP], [kinds.PROMOTION.plural], ["CREATE"])]),
+        _webhook("approval", base_url, ca_bundle, [_rule([GROUP], [kinds.PROMOTION.plural], ["UPDATE"])],
+                 [not_operator, approvals_changed]),
+        _webhook("deployment", base_url, ca_bundle,
+                 [_rule([GROUP], [kinds.AGENT_DEPLOYMENT.plural], ["CREATE", "UPDATE"])],
+                 [not_operator, _condition("spec-changed",
+                                           "request.operation == 'CREATE' || object.spec != oldObject.spec")]),
+        _webhook("status-agentversions", base_url, ca_bundle,
+                 [_rule([GROUP], [f"{kinds.AGENT_VERSION.plural}/status"], ["UPDATE"])], [not_operator, status_changed]),
+        _webhook("status-promotions", base_url, ca_bundle,
+                 [_rule([GROUP], [f"{kinds.PROMOTION.plural}/status"], ["UPDATE"])], [not_operator, status_changed]),
     ]
     if guard_images:
-        production = {"matchLabels": {ENVIRONMENT_LABEL: "production"}}
+        production = {"matchLabels": {labels.ENVIRONMENT: "production"}}
         validating += [
-            _webhook("images-pods", base_url, ca_bundle, [_rule([""], ["pods"], ["CREATE", "UPDATE"])], production),
+            _webhook("images-pods", base_url, ca_bundle,
+                     [_rule([""], ["pods", "pods/ephemeralcontainers"], ["CREATE", "UPDATE"])],
+                     [_condition("images-changed", f"request.operation == 'CREATE' || {_IMAGES} != {_old(_IMAGES)}")],
+                     production),
             _webhook("images-deployments", base_url, ca_bundle,
-                     [_rule(["apps"], ["deployments"], ["CREATE", "UPDATE"])], production),
+                     [_rule(["apps"], ["deployments"], ["CREATE", "UPDATE"])],
+                     [_condition("template-changed", "request.operation == 'CREATE' "
+                                                     "|| object.spec.template.spec != oldObject.spec.template.spec")],
+                     production),
         ]
-    mutating = [{**_webhook("stamp", base_url, ca_bundle, [_rule([GROUP], kinds, ["CREATE", "UPDATE"])]),
-                 "reinvocationPolicy": "Never"}]
+    mutating = [{**_webhook(
+        "promotion-defaults", base_url, ca_bundle, [_rule([GROUP], [kinds.PROMOTION.plural], ["CREATE", "UPDATE"])],
+        [_condition("needs-the-clock",
+                    "(request.operation == 'CREATE' && has(object.spec.deprecation) "
+                    "&& !has(object.spec.deprecation.sunsetAt)) "
+                    "|| (request.operation == 'UPDATE' && has(object.spec.approvals) "
+                    "&& (!has(oldObject.spec.approvals) || object.spec.approvals != oldObject.spec.approvals))")]),
+        "reinvocationPolicy": "Never"}]
     return [
         {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
          "metadata": meta, "webhooks": validating},

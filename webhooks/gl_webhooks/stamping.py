@@ -1,7 +1,8 @@
-"""What the mutating webhook writes: who created and last changed an object, and server-side defaults.
+"""What the mutating webhook fills in on Promotions: the time things happened, which CEL cannot know.
 
-Identity comes from the admission request's userInfo, never from the client: a client-supplied
-created-by is overwritten on create and restored on update.
+Identity (created-by, last-modified-by) is stamped by the API server itself
+(crds/admission_identity.yaml); this webhook adds only what needs a clock: the server's time
+and the approver's groups on a new approval, and a default sunset on a deprecation request.
 """
 
 from __future__ import annotations
@@ -9,25 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from gl_api import labels
 from gl_api.conditions import timestamp
 
-LAST_MODIFIED_BY = labels.LAST_MODIFIED_BY
 DEFAULT_SUNSET = timedelta(days=90)
-
-
-def annotations(operation: str, body: dict[str, Any], old: dict[str, Any] | None,
-                username: str) -> dict[str, str]:
-    """The annotations to set; empty when they already say the right thing."""
-    current = body["metadata"].get("annotations") or {}
-    if operation == "CREATE" or old is None:
-        creator = username
-    else:
-        creator = (old["metadata"].get("annotations") or {}).get(labels.CREATED_BY, "")
-    wanted = {LAST_MODIFIED_BY: username}
-    if creator:
-        wanted[labels.CREATED_BY] = creator
-    return {key: value for key, value in wanted.items() if current.get(key) != value}
 
 
 def promotion_defaults(operation: str, body: dict[str, Any], old: dict[str, Any] | None,
@@ -49,3 +34,8 @@ def promotion_defaults(operation: str, body: dict[str, Any], old: dict[str, Any]
     if stamped != approvals:
         changes["approvals"] = stamped
     return changes
+
+
+def json_patch(changes: dict[str, Any]) -> list[dict[str, Any]]:
+    """The spec changes as JSON Patch operations (``add`` replaces a member that exists)."""
+    return [{"op": "add", "path": f"/spec/{key}", "value": value} for key, value in changes.items()]

@@ -1,0 +1,98 @@
+"""Admission beside the local control plane: an OPA server with the policies as a bundle, and `gl-webhooks`.
+
+The webhook server keeps its port across restarts (the webhook configuration names it), so
+stopping and starting it again restores admission without touching the API server.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from gl_devenv import build, certs
+from gl_devenv.cluster import ClusterError, LocalCluster, free_port
+from gl_policy import POLICY_DIR
+
+OPA = "opa"
+WEBHOOKS = "gl-webhooks"
+# A client certificate's CN holds at most 64 characters, too few for a ServiceAccount's user name.
+WEBHOOKS_IDENTITY = "greenlang-registry-webhooks"
+CONFIGURATION_NAME = "greenlang-registry"
+
+
+def start_opa(cluster: LocalCluster, timeout: float = 30) -> str:
+    """`opa run --server` on loopback with ``policies/`` as a bundle; its URL once the bundle is active."""
+    port_file = cluster.run_dir / f"{OPA}.port"
+    if not cluster.processes.running(OPA):
+        build.ensure(["opa"])
+        port = free_port()
+        port_file.write_text(str(port))
+        cluster.processes.spawn(OPA, [
+            str(build.binary("opa")), "run", "--server", f"--addr=127.0.0.1:{port}", "--skip-version-check",
+            "--log-level=error", "--bundle", "--ignore=*_test.rego", "--ignore=__pycache__", str(POLICY_DIR),
+        ], cwd=cluster.workdir)
+    url = f"http://127.0.0.1:{port_file.read_text().strip()}"
+    cluster.processes.wait_healthy(OPA, f"{url}/health?bundles", timeout)
+    return url
+
+
+def tls(pki_dir: Path) -> tuple[certs.Pair, certs.Pair]:
+    """A CA and a serving certificate for webhooks on 127.0.0.1 (the CA goes into caBundle)."""
+    ca = certs.ensure_ca(pki_dir, "webhook-ca", "greenlang-webhook-ca")
+    return ca, certs.ensure_leaf(pki_dir, "webhook", ca, "greenlang-registry-webhook", server=True,
+                                 dns=("localhost",), ips=("127.0.0.1",))
+
+
+def ports(cluster: LocalCluster) -> tuple[int, int, int]:
+    """(webhooks, probes, metrics) ports of the webhook server, the same for every start."""
+    path = cluster.run_dir / f"{WEBHOOKS}.ports"
+    if not path.exists():
+        path.write_text(f"{free_port()} {free_port()} {free_port()}")
+    webhook, probes, metrics = (int(p) for p in path.read_text().split())
+    return webhook, probes, metrics
+
+
+def start_webhooks(cluster: LocalCluster, opa_url: str | None, operator_user: str, timeout: float = 60,
+                   register: bool = True) -> str:
+    """Run `gl-webhooks` (OPA engine with ``opa_url``, else embedded regopy) until ready; register it."""
+    webhook, probes, metrics = ports(cluster)
+    if not cluster.processes.running(WEBHOOKS):
+        _, serving = tls(cluster.pki_dir)
+        identity = cluster.user_kubeconfig(WEBHOOKS_IDENTITY, ("system:masters",))
+        argv = [sys.executable, "-m", "gl_webhooks", "run", f"--kubeconfig={identity}",
+                f"--address=127.0.0.1:{webhook}", f"--tls-cert={serving.cert}", f"--tls-key={serving.key}",
+                f"--health-address=127.0.0.1:{probes}", f"--metrics-address=127.0.0.1:{metrics}",
+                f"--operator-user={operator_user}", *([f"--opa-url={opa_url}"] if opa_url else [])]
+        cluster.processes.spawn(WEBHOOKS, argv, cwd=cluster.workdir)
+    cluster.processes.wait_healthy(WEBHOOKS, f"http://127.0.0.1:{probes}/readyz", timeout)
+    if register:
+        register_webhooks(cluster, operator_user)
+    return f"https://127.0.0.1:{webhook}"
+
+
+def register_webhooks(cluster: LocalCluster, operator_user: str) -> None:
+    """Apply the configuration `gl-webhooks configuration` prints for this server."""
+    webhook, _, _ = ports(cluster)
+    ca, _ = tls(cluster.pki_dir)
+    rendered = subprocess.run([sys.executable, "-m", "gl_webhooks", "configuration",
+                               f"--url=https://127.0.0.1:{webhook}", f"--ca-file={ca.cert}",
+                               f"--operator-user={operator_user}"], capture_output=True, text=True)
+    if rendered.returncode != 0:
+        raise ClusterError(f"rendering the webhook configuration failed: {rendered.stderr.strip()}")
+    applied = cluster.kubectl("apply", "-f", "-", input=rendered.stdout, check=False)
+    if applied.returncode != 0:
+        raise ClusterError(f"registering the webhooks failed: {applied.stderr.strip()}")
+
+
+def unregister_webhooks(cluster: LocalCluster) -> None:
+    for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
+        cluster.kubectl("delete", kind, CONFIGURATION_NAME, "--ignore-not-found", check=False)
+
+
+def stop(cluster: LocalCluster) -> None:
+    """Stop the webhook server and OPA; unregister first, or every later registry write fails closed."""
+    if cluster.is_running():
+        unregister_webhooks(cluster)
+    cluster.processes.stop(WEBHOOKS, grace=15)
+    cluster.processes.stop(OPA)
