@@ -1,7 +1,9 @@
-"""The Rego policies: `opa test` passes, and the OPA server and regopy decide every case alike."""
+"""The Rego policies: `opa test` passes, the OPA server and regopy decide every case alike, through the
+cached views as on full objects, and an engine without the policies refuses instead of allowing."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import subprocess
 
@@ -9,9 +11,9 @@ import pytest
 import yaml
 
 from e2e.conftest import REPO
-from gl_devenv import build, opa_server
-from gl_devenv.processes import Supervisor
-from gl_webhooks import engines
+from gl_devenv import build, webhook_service
+from gl_devenv.cluster import LocalCluster
+from gl_policy import DECISIONS, engines, views
 
 POLICIES = REPO / "policies"
 
@@ -35,19 +37,38 @@ def test_policies_are_strict_v1_and_formatted():
 
 
 def test_every_decision_defines_deny_and_warn():
-    for decision in engines.DECISIONS:
+    for decision in DECISIONS:
         text = (POLICIES / decision / "policy.rego").read_text()
         assert "deny contains" in text and "warn contains" in text, decision
+        assert 'decision := {"deny": deny, "warn": warn}' in text, decision
         assert (POLICIES / decision / "policy_test.rego").exists()
+
+
+class Engines:
+    """Both engines on one event loop, asked synchronously by the tests."""
+
+    def __init__(self, opa_url: str):
+        self.loop = asyncio.new_event_loop()
+        self.engines: list[engines.Engine] = [engines.RegoEngine(), engines.OpaServerEngine(opa_url)]
+        for engine in self.engines:
+            self.loop.run_until_complete(engine.start())
+
+    def decide(self, decision: str, data: dict) -> list[engines.Verdict]:
+        return [self.loop.run_until_complete(engine.decide(decision, data)) for engine in self.engines]
+
+    def close(self) -> None:
+        for engine in self.engines:
+            self.loop.run_until_complete(engine.close())
+        self.loop.close()
 
 
 @pytest.fixture(scope="module")
 def both_engines(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("opa")
-    supervisor = Supervisor(workdir / "run", workdir / "logs")
-    url = opa_server.start(supervisor, POLICIES, cwd=workdir)
-    yield [engines.RegoEngine(), engines.OpaServerEngine(url)]
-    supervisor.stop(opa_server.NAME)
+    home = LocalCluster(tmp_path_factory.mktemp("opa"))  # only its process directory: no cluster is started
+    both = Engines(webhook_service.start_opa(home))
+    yield both
+    both.close()
+    home.processes.stop(webhook_service.OPA)
 
 
 def _examples() -> dict[str, dict]:
@@ -140,13 +161,53 @@ def _cases() -> list[tuple[str, str, dict, list[str], list[str]]]:
     ]
 
 
+def _through_views(decision: str, data: dict) -> dict:
+    """The input as the webhook server builds it from its caches: views of the looked-up objects."""
+    slim = copy.deepcopy(data)
+    if slim.get("version"):
+        slim["version"] = views.Version.of(slim["version"]).as_input()
+    if slim.get("agent"):
+        slim["agent"] = views.agent(slim["agent"])
+    if slim.get("tenant"):
+        slim["tenant"] = views.tenant(slim["tenant"])
+    if slim.get("tenants"):
+        slim["tenants"] = [views.tenant(t) for t in slim["tenants"]]
+    for key in ("object", "oldObject"):
+        if slim.get(key):
+            slim[key] = views.trimmed(slim[key])
+    return slim
+
+
 @pytest.mark.parametrize("name, decision, data, denies, warns", _cases(), ids=[c[0] for c in _cases()])
 def test_opa_server_and_regopy_decide_alike(both_engines, name, decision, data, denies, warns):
-    verdicts = [engine.decide(decision, data) for engine in both_engines]
+    verdicts = both_engines.decide(decision, data) + both_engines.decide(decision, _through_views(decision, data))
     assert verdicts[0] == verdicts[1], f"{name}: regopy {verdicts[0]} != OPA {verdicts[1]}"
+    assert verdicts[2:] == verdicts[:2], f"{name}: the cached views change the decision: {verdicts}"
     verdict = verdicts[0]
     assert len(verdict.deny) == len(denies) if not denies else all(
         any(fragment in message for message in verdict.deny) for fragment in denies), verdict
     assert all(any(fragment in message for message in verdict.warn) for fragment in warns), verdict
     if not denies:
         assert verdict.deny == []
+
+
+def test_an_engine_without_the_policies_refuses(tmp_path):
+    """No policy loaded is no decision: both engines fail closed instead of finding no denials."""
+    home = LocalCluster(tmp_path)
+    empty = tmp_path / "no-policies"
+    empty.mkdir()
+    url = webhook_service.start_opa(home, policy_dir=empty)
+    loop = asyncio.new_event_loop()
+    opa = engines.OpaServerEngine(url)
+    try:
+        loop.run_until_complete(opa.start())
+        with pytest.raises(engines.PolicyError, match="gave no decision"):
+            loop.run_until_complete(opa.decide("publish", {}))
+        with pytest.raises(engines.PolicyError, match="gave no decision"):
+            loop.run_until_complete(engines.check_ready(opa))
+        loop.run_until_complete(opa.close())
+    finally:
+        loop.close()
+        home.processes.stop(webhook_service.OPA)
+    with pytest.raises(engines.PolicyError, match="gave no decision"):
+        engines.RegoEngine(empty).evaluate("publish", {})

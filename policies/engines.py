@@ -89,7 +89,10 @@ class RegoEngine:
                 raise PolicyError(f"policy {package(decision)} failed in regopy: {error}") from error
         if not output.ok():
             raise PolicyError(f"policy {package(decision)} failed in regopy: {output}")
-        expressions = json.loads(str(output)).get("expressions") or [None]
+        try:  # an undefined decision prints as `undefined`, which is no JSON
+            expressions = json.loads(str(output)).get("expressions") or [None]
+        except ValueError:
+            expressions = [str(output)]
         return verdict(decision, expressions[0])
 
     async def start(self) -> None:

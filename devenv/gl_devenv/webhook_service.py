@@ -21,16 +21,17 @@ WEBHOOKS_IDENTITY = "greenlang-registry-webhooks"
 CONFIGURATION_NAME = "greenlang-registry"
 
 
-def start_opa(cluster: LocalCluster, timeout: float = 30) -> str:
+def start_opa(cluster: LocalCluster, timeout: float = 30, policy_dir: Path = POLICY_DIR) -> str:
     """`opa run --server` on loopback with ``policies/`` as a bundle; its URL once the bundle is active."""
     port_file = cluster.run_dir / f"{OPA}.port"
     if not cluster.processes.running(OPA):
         build.ensure(["opa"])
         port = free_port()
+        cluster.run_dir.mkdir(parents=True, exist_ok=True)
         port_file.write_text(str(port))
         cluster.processes.spawn(OPA, [
             str(build.binary("opa")), "run", "--server", f"--addr=127.0.0.1:{port}", "--skip-version-check",
-            "--log-level=error", "--bundle", "--ignore=*_test.rego", "--ignore=__pycache__", str(POLICY_DIR),
+            "--log-level=error", "--bundle", "--ignore=*_test.rego", "--ignore=__pycache__", str(policy_dir),
         ], cwd=cluster.workdir)
     url = f"http://127.0.0.1:{port_file.read_text().strip()}"
     cluster.processes.wait_healthy(OPA, f"{url}/health?bundles", timeout)
