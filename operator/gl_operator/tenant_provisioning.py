@@ -110,11 +110,11 @@ def reconcile_tenant(api: client.ApiClient, name: str) -> None:
         return
     generation = tenant["metadata"].get("generation", 1)
     status = tenant.get("status") or {}
-    objects = desired_objects(tenant)
+    desired = desired_objects(tenant)
     try:
-        for obj in objects:
+        for obj in desired:
             _apply(api, obj)
-        bindings = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "RoleBinding"}
+        bindings = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in desired if o["kind"] == "RoleBinding"}
         removed = _prune_bindings(api, name, bindings)
     except ApiException as error:
         message = f"provisioning failed: {error.reason}: {(error.body or '')[:300]}"
@@ -124,7 +124,7 @@ def reconcile_tenant(api: client.ApiClient, name: str) -> None:
                                                    message, generation)})
         events.record(api, tenant, events.WARNING, "ProvisioningFailed", message)
         raise
-    namespaces = [o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"]
+    namespaces = [o["metadata"]["name"] for o in desired if o["kind"] == "Namespace"]
     message = f"{len(namespaces)} environments, {len(bindings)} role bindings"
     wanted = {
         "observedGeneration": generation, "namespaces": namespaces,
