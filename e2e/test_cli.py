@@ -157,6 +157,34 @@ def test_search_metrics_check_and_tenants(gl):
     assert slo.returncode == 1 and "no AgentDeployment runs gl-cbam-calculator-v2" in slo.stderr
 
 
+def _verdicts(result) -> str:
+    """The check's table below its title: what the policies said, row by row."""
+    lines = result.stdout.splitlines()
+    return "\n".join(lines[next(i for i, line in enumerate(lines) if line.startswith("┏")):])
+
+
+def test_check_offline_agrees_with_the_webhooks(gl):
+    for version, environment, code in (("2.4.0", "production", 1), ("2.4.0", "staging", 0),
+                                       ("2.3.1", "production", 0)):
+        question = ("agent", "check", f"{reg.AGENT}@{version}", "-n", TEAM, "-t", TENANT, "-e", environment)
+        online, offline = gl(*question), gl(*question, "--offline")
+        assert online.returncode == offline.returncode == code, (online.stderr, offline.stderr)
+        flat_offline, flat_online = (" ".join(r.stdout.split()) for r in (offline, online))  # titles may wrap
+        assert "evaluated offline" in flat_offline and "evaluated offline" not in flat_online
+        assert _verdicts(offline) == _verdicts(online)
+        if code:
+            assert "✗ deny" in offline.stdout
+            assert (f"agent {reg.AGENT}@2.4.0 is experimental; tenant {TENANT} allows only certified versions in "
+                    "production") in offline.stdout
+        elif version == "2.3.1":
+            assert "✓ allow" in offline.stdout
+        else:
+            assert "! warn" in offline.stdout and "is experimental: fine for staging" in offline.stdout
+    unknown = gl("agent", "check", f"{reg.AGENT}@2.3.1", "-t", TENANT, "-e", "qa", "--offline")
+    assert unknown.returncode == 2
+    assert f"tenant {TENANT} has no environment 'qa'; it has: dev, staging, production" in unknown.stderr
+
+
 def test_audit_query_and_verify(gl):
     rows = wait.until(lambda: json.loads(gl("audit", "query", "--actor", "bob", "--event-type", "approval",
                                             "-o", "json").stdout)["items"], timeout=60, what="bob's approval")

@@ -1,7 +1,9 @@
 """`gl agent check`: would this agent version be admitted in a tenant environment?
 
-It asks the very webhooks and policies `kubectl apply` would, by sending a server-side dry run
-of an AgentDeployment in the environment's namespace: nothing is created.
+Online (the default) it asks the very webhooks and policies `kubectl apply` would, by sending a
+server-side dry run of an AgentDeployment in the environment's namespace: nothing is created.
+With ``--offline`` it reads the same context the webhooks gather, with the user's own
+credentials, and asks the same ``deployment`` policy with the embedded regopy engine.
 """
 
 from __future__ import annotations
@@ -9,15 +11,26 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Annotated, Any
 
+import typer
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from rich.markup import escape
+from rich.table import Table
 
-from gl_api import GROUP, VERSION, kinds
-from gl_operator import kube
+from gl_api import GROUP, VERSION, kinds, naming, resolution
+from gl_api.models import AgentDeploymentSpec
+from gl_cli.app import Context, Debug, Kubeconfig, Namespace, guarded, resource, session
+from gl_cli.output import fail, out
+from gl_kube import objects
+from gl_policy import inputs, views
+from gl_policy.engines import RegoEngine
 
 DENIED = re.compile(r'denied the request: (?P<messages>.*)$', re.DOTALL)
 WARNING = re.compile(r'^\d{3} \S+ "(?P<text>.*)"$')
+
+commands = typer.Typer()
 
 
 class CheckError(Exception):
@@ -35,15 +48,25 @@ class CheckResult:
         return not self.denials
 
 
-def environment_namespace(api: client.ApiClient, tenant: str, environment: str) -> str:
-    policy = kube.get(api, kinds.TENANT_POLICY, None, tenant)
+def tenant_policy(api: client.ApiClient, tenant: str) -> dict[str, Any]:
+    policy = objects.get(api, kinds.TENANT_POLICY, None, tenant)
     if policy is None:
         raise CheckError(f"TenantPolicy {tenant} does not exist; see `kubectl get tenantpolicies`")
+    return policy
+
+
+def environment_namespace(policy: dict[str, Any], environment: str) -> str:
     environments = {e["name"]: e["namespace"] for e in policy["spec"].get("environments") or []}
     if environment not in environments:
-        raise CheckError(f"tenant {tenant} has no environment {environment!r}; it has: "
+        raise CheckError(f"tenant {policy['metadata']['name']} has no environment {environment!r}; it has: "
                          f"{', '.join(environments) or 'none'}")
     return environments[environment]
+
+
+def probe(namespace: str, agent_namespace: str, agent: str, version: str) -> dict[str, Any]:
+    """The AgentDeployment whose admission is in question: one replica of exactly that version."""
+    spec = AgentDeploymentSpec(agent=f"{agent_namespace}/{agent}", version=version, replicas=1)
+    return resource(kinds.AGENT_DEPLOYMENT, f"gl-check-{agent}"[:63], namespace, spec)
 
 
 def split_denials(message: str) -> list[str]:
@@ -53,16 +76,16 @@ def split_denials(message: str) -> list[str]:
     return listed or [line for line in lines if line]
 
 
-def check(api: client.ApiClient, agent_namespace: str, agent: str, version: str, tenant: str,
+def check_online(api: client.ApiClient, agent_namespace: str, agent: str, version: str, tenant: str,
           environment: str) -> CheckResult:
-    namespace = environment_namespace(api, tenant, environment)
-    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AgentDeployment",
-            "metadata": {"name": f"gl-check-{agent}"[:63], "namespace": namespace},
-            "spec": {"agent": f"{agent_namespace}/{agent}", "version": version, "replicas": 1}}
+    """Ask the API server: a dry-run create goes through every admission webhook and stores nothing."""
+    namespace = environment_namespace(tenant_policy(api, tenant), environment)
+    body = probe(namespace, agent_namespace, agent, version)
     result = CheckResult(namespace=namespace)
     try:
-        _, _, headers = client.CustomObjectsApi(api).create_namespaced_custom_object_with_http_info(
-            GROUP, VERSION, namespace, "agentdeployments", body, dry_run="All")
+        # With http info: the policies' warnings come back only as Warning headers.
+        _, _, headers = objects.custom(api).create_namespaced_custom_object_with_http_info(
+            GROUP, VERSION, namespace, kinds.AGENT_DEPLOYMENT.plural, body, dry_run="All")
     except ApiException as error:
         if error.status not in (400, 403, 422):
             raise
@@ -79,3 +102,67 @@ def _warning_headers(headers: object) -> list[str]:
         return list(getlist("Warning"))
     value = headers.get("Warning") if isinstance(headers, dict) else None  # type: ignore[union-attr]
     return [value] if value else []
+
+
+def check_offline(api: client.ApiClient, agent_namespace: str, agent: str, version: str, tenant: str,
+                  environment: str) -> CheckResult:
+    """Gather what the deployment webhook would, with the user's reads, and evaluate its policy here."""
+    policy = tenant_policy(api, tenant)
+    namespace = environment_namespace(policy, environment)
+    body = probe(namespace, agent_namespace, agent, version)
+    found = objects.get(api, kinds.AGENT, agent_namespace, agent)
+    versions = {v["spec"]["version"]: v for v in objects.list_objects(
+        api, kinds.AGENT_VERSION, agent_namespace, field_selector=f"spec.agent={agent}")}
+    chosen = resolution.resolve(body["spec"], {v: (obj.get("status") or {}).get("state")
+                                               for v, obj in versions.items()})
+    chosen_version = versions.get(chosen) if chosen else None
+    others = [d for d in objects.list_objects(api, kinds.AGENT_DEPLOYMENT, namespace)
+              if d["metadata"]["name"] != body["metadata"]["name"]]
+    # The same views the webhook server caches, so the policy reads exactly what it would there.
+    data = inputs.deployment(body, objects.whoami(api), "CREATE", views.agent(found) if found else None,
+                             views.Version.of(chosen_version).as_input() if chosen_version else None, None,
+                             views.tenant(policy), len(others))
+    verdict = RegoEngine().evaluate("deployment", data)
+    return CheckResult(namespace=namespace, denials=verdict.deny, warnings=verdict.warn)
+
+
+@commands.command("check")
+@guarded
+def agent_check(
+    reference: Annotated[str, typer.Argument(metavar="AGENT@VERSION", help="e.g. gl-cbam-calculator-v2@2.4.0")],
+    tenant_name: Annotated[str, typer.Option("--tenant", "-t", help="TenantPolicy name")],
+    environment: Annotated[str, typer.Option("--environment", "-e", help="dev, staging or production")],
+    offline: Annotated[bool, typer.Option("--offline", help="evaluate the policies here with the embedded engine, "
+                                                            "on what your own credentials can read, instead of a "
+                                                            "dry run through the registry's webhooks")] = False,
+    namespace: Namespace = None, kubeconfig: Kubeconfig = None, context: Context = None, debug: Debug = False,
+) -> None:
+    """Would AGENT@VERSION be admitted in a tenant environment? Asks the registry's policies, creates nothing.
+
+    By default the API server asks the webhooks with a server-side dry run (you need create on
+    agentdeployments in the environment's namespace). With [bold]--offline[/bold] the same deployment policy
+    is evaluated locally by the embedded regopy engine, on the TenantPolicy, the Agent, its AgentVersions and
+    the environment's AgentDeployments as your own credentials read them.
+
+    [bold]Example[/bold]: gl agent check gl-cbam-calculator-v2@2.4.0 --tenant customer-abc-123 --environment production
+    """
+    try:
+        ref = naming.AgentVersionRef.parse(reference)
+        s = session(kubeconfig, context, namespace)
+        result = (check_offline if offline else check_online)(s.api, s.namespace, ref.agent, ref.version,
+                                                              tenant_name, environment)
+    except (naming.InvalidReference, CheckError) as error:  # a mistake in the question itself: exit 2
+        fail(str(error), 2)
+    where = f"namespace {result.namespace}, evaluated offline" if offline else f"namespace {result.namespace}"
+    table = Table(title=f"{ref} in {tenant_name}/{environment} ({where})")
+    table.add_column("Verdict")
+    table.add_column("Policy")
+    for message in result.denials:
+        table.add_row("[red]✗ deny[/red]", escape(message))
+    for message in result.warnings:
+        table.add_row("[yellow]! warn[/yellow]", escape(message))
+    if result.allowed:
+        table.add_row("[green]✓ allow[/green]", "tenant environment, allow and deny lists, version state, quotas "
+                                                 "and data residency all pass")
+    out.print(table)
+    raise typer.Exit(0 if result.allowed else 1)

@@ -1,0 +1,205 @@
+"""`gl agent list`, `get`, `publish` and `search`: agents and their versions as objects, and the search over them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+import yaml
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.table import Table
+
+from gl_api import conditions, kinds, labels, naming, semver
+from gl_api.models import AgentSpec, AgentVersionSpec, Artifact, ConditionStatus
+from gl_cli import artifacts, query_api
+from gl_cli.app import (AllNamespaces, Context, Debug, Kubeconfig, Namespace, Output, check_output, guarded, resource,
+                        session, state_of)
+from gl_cli.output import emit, emit_object, err, fail, out
+from gl_kube import objects
+
+commands = typer.Typer()
+
+
+def _agent_row(a: dict[str, Any]) -> dict[str, Any]:
+    status = a.get("status") or {}
+    return {"name": a["metadata"]["name"], "namespace": a["metadata"]["namespace"],
+            "displayName": a["spec"]["displayName"], "domain": a["spec"]["domain"], "type": a["spec"]["type"],
+            "visibility": a["spec"].get("visibility"), "latestVersion": status.get("latestVersion"),
+            "certifiedVersion": status.get("certifiedVersion")}
+
+
+def _version_row(v: dict[str, Any]) -> dict[str, Any]:
+    return {"ref": f"{v['spec']['agent']}@{v['spec']['version']}", "namespace": v["metadata"]["namespace"],
+            "agent": v["spec"]["agent"], "version": v["spec"]["version"], "state": state_of(v),
+            "image": v["spec"].get("image"), "artifact": (v["spec"].get("artifact") or {}).get("uri")}
+
+
+@commands.command("list")
+@guarded
+def agent_list(domain: Annotated[Optional[str], typer.Option(help="filter by domain (prefix)")] = None,
+               type_: Annotated[Optional[str], typer.Option("--type", help="filter by type")] = None,
+               state: Annotated[Optional[str], typer.Option(help="show agents with a version in this state")] = None,
+               all_namespaces: AllNamespaces = False, namespace: Namespace = None, output: Output = "table",
+               kubeconfig: Kubeconfig = None, context: Context = None, debug: Debug = False) -> None:
+    """List agents. [bold]Example[/bold]: gl agent list -A --domain sustainability --state certified"""
+    check_output(output)
+    s = session(kubeconfig, context, namespace)
+    where = None if all_namespaces else s.namespace
+    agents = objects.list_objects(s.api, kinds.AGENT, where)
+    if domain:
+        agents = [a for a in agents if a["spec"]["domain"] == domain or a["spec"]["domain"].startswith(domain + ".")]
+    if type_:
+        agents = [a for a in agents if a["spec"]["type"] == type_]
+    if state:
+        versions = objects.list_objects(s.api, kinds.AGENT_VERSION, where, label_selector=f"{labels.STATE}={state}")
+        having = {(v["metadata"]["namespace"], v["spec"]["agent"]) for v in versions}
+        agents = [a for a in agents if (a["metadata"]["namespace"], a["metadata"]["name"]) in having]
+    emit([_agent_row(a) for a in agents],
+         [("Namespace", "namespace"), ("Name", "name"), ("Display Name", "displayName"), ("Domain", "domain"),
+          ("Type", "type"), ("Latest", "latestVersion"), ("Certified", "certifiedVersion")],
+         output, title="Agents", kind="AgentList")
+
+
+@commands.command("get")
+@guarded
+def agent_get(reference: Annotated[str, typer.Argument(metavar="AGENT[@VERSION]")], namespace: Namespace = None,
+              output: Output = "table", kubeconfig: Kubeconfig = None, context: Context = None,
+              debug: Debug = False) -> None:
+    """Show an agent and its versions, or one version. [bold]Example[/bold]: gl agent get gl-cbam-calculator-v2@2.3.1"""
+    check_output(output)
+    s = session(kubeconfig, context, namespace)
+    if "@" in reference:
+        ref = naming.AgentVersionRef.parse(reference)
+        version = objects.get(s.api, kinds.AGENT_VERSION, s.namespace, ref.object_name)
+        if version is None:
+            fail(f"{ref} is not published in namespace {s.namespace}; see `gl agent get {ref.agent}`")
+        if output != "table":
+            emit_object(version, output)
+            return
+        row = _version_row(version)
+        table = Table(title=str(ref), show_header=False)
+        for key in ("agent", "version", "state", "image", "artifact"):
+            table.add_row(key, escape(str(row.get(key) or "")))
+        for entry in (version.get("status") or {}).get("stateHistory") or []:
+            table.add_row("history", escape(f"{entry['at']} {entry.get('from') or '-'} -> {entry['to']} by "
+                                            f"{entry.get('by')}: {entry.get('reason') or ''}"))
+        out.print(table)
+        return
+    found = objects.get(s.api, kinds.AGENT, s.namespace, reference)
+    if found is None:
+        fail(f"agent {reference} does not exist in namespace {s.namespace}; see `gl agent list -A`")
+    versions = objects.list_objects(s.api, kinds.AGENT_VERSION, s.namespace, field_selector=f"spec.agent={reference}")
+    versions.sort(key=lambda v: semver.Version.parse(v["spec"]["version"]), reverse=True)
+    if output != "table":
+        emit_object({**found, "versions": [_version_row(v) for v in versions]}, output)
+        return
+    emit([_version_row(v) for v in versions], [("Version", "version"), ("State", "state"), ("Image", "image")],
+         output, title=f"{found['spec']['displayName']} ({reference}, {found['spec']['domain']})")
+
+
+@commands.command("publish")
+@guarded
+def agent_publish(
+    name: Annotated[str, typer.Option("--name", help="agent name, e.g. gl-cbam-calculator-v2")],
+    version: Annotated[str, typer.Option("--version", help="semantic version, e.g. 2.4.0")],
+    domain: Annotated[Optional[str], typer.Option(help="domain for a new Agent, e.g. sustainability.cbam")] = None,
+    type_: Annotated[Optional[str], typer.Option("--type", help="type for a new Agent, e.g. calculator")] = None,
+    display_name: Annotated[Optional[str], typer.Option("--display-name", help="for a new Agent")] = None,
+    description: Annotated[Optional[str], typer.Option(help="for a new Agent")] = None,
+    artifact: Annotated[Optional[Path], typer.Option(help="file to upload to S3 (content-addressed)")] = None,
+    image: Annotated[Optional[str], typer.Option(help="container image pinned by digest: REF@sha256:...")] = None,
+    capabilities: Annotated[Optional[Path], typer.Option(help="YAML list of capabilities")] = None,
+    file: Annotated[Optional[Path], typer.Option("-f", "--file", help="an agent.yaml with Agent and AgentVersion "
+                                                                      "fields to start from")] = None,
+    bucket: Annotated[Optional[str], typer.Option(envvar="GL_S3_BUCKET", help="S3 bucket for artifacts")] = None,
+    s3_endpoint: Annotated[Optional[str], typer.Option("--s3-endpoint", envvar="GL_S3_ENDPOINT",
+                                                       help="S3-compatible endpoint URL")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show the objects, create nothing")] = False,
+    wait: Annotated[float, typer.Option(help="seconds to wait for the version to be accepted")] = 60,
+    namespace: Namespace = None, kubeconfig: Kubeconfig = None, context: Context = None, debug: Debug = False,
+) -> None:
+    """Upload the artifact, create the Agent if missing and the AgentVersion, wait until it is accepted.
+
+    [bold]Example[/bold]: gl agent publish --name gl-cbam-calculator-v2 --version 2.4.0 --domain sustainability.cbam
+    --type calculator --artifact dist/cbam.tar.gz --image registry.example.com/cbam@sha256:...
+    """
+    ref = naming.AgentVersionRef.parse(f"{name}@{version}")
+    base = yaml.safe_load(file.read_text()) if file else {}
+    s = session(kubeconfig, context, namespace)
+    new_agent = None
+    if objects.get(s.api, kinds.AGENT, s.namespace, name) is None:
+        fields = {**(base.get("agent") or {}), **{k: v for k, v in (("domain", domain), ("type", type_),
+                                                                     ("displayName", display_name or name),
+                                                                     ("description", description)) if v}}
+        missing = [flag for flag, key in (("--domain", "domain"), ("--type", "type")) if not fields.get(key)]
+        if missing:
+            fail(f"agent {name} does not exist yet in {s.namespace}; to create it, also give {' and '.join(missing)}")
+        new_agent = resource(kinds.AGENT, name, s.namespace, AgentSpec.model_validate(fields))
+    if objects.get(s.api, kinds.AGENT_VERSION, s.namespace, ref.object_name) is not None:
+        fail(f"{ref} is already published in {s.namespace}; a published version never changes: publish a new "
+             "version instead")
+    fields = {**(base.get("version") or {}), "agent": name, "version": version}
+    if image:
+        fields["image"] = image
+    if capabilities:
+        fields["capabilities"] = yaml.safe_load(capabilities.read_text())
+    spec = AgentVersionSpec.model_validate(fields)  # before the upload: a bad field should not cost one
+    if artifact and not dry_run:
+        if not bucket:
+            fail("--artifact needs a bucket: --bucket or $GL_S3_BUCKET")
+        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                      TransferSpeedColumn(), console=err, transient=False) as progress:
+            task = progress.add_task(f"uploading {artifact.name}", total=artifact.stat().st_size)
+            uploaded = artifacts.upload(artifact, bucket, s3_endpoint, lambda n: progress.advance(task, n))
+        spec.artifact = Artifact(uri=uploaded.uri, digest=uploaded.digest, size_bytes=uploaded.size)
+        err.print(f"artifact {'already in' if uploaded.already_there else 'uploaded to'} {uploaded.uri}")
+    elif artifact:
+        digest = artifacts.sha256_of(artifact)
+        # Unchecked: without a bucket the URI shows a placeholder, and a dry run sends nothing.
+        spec.artifact = Artifact.model_construct(uri=f"s3://{bucket or 'BUCKET'}/sha256/{digest}",
+                                                 digest=f"sha256:{digest}", size_bytes=artifact.stat().st_size)
+    version_obj = resource(kinds.AGENT_VERSION, ref.object_name, s.namespace, spec,
+                           labels={"app.kubernetes.io/name": name, "app.kubernetes.io/version": version})
+    if dry_run:
+        typer.echo(yaml.safe_dump_all([o for o in (new_agent, version_obj) if o], sort_keys=False))
+        return
+    if new_agent:
+        objects.create(s.api, kinds.AGENT, s.namespace, new_agent)
+        err.print(f"created Agent {name}")
+    objects.create(s.api, kinds.AGENT_VERSION, s.namespace, version_obj)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        current = objects.get(s.api, kinds.AGENT_VERSION, s.namespace, ref.object_name) or {}
+        accepted = conditions.get_condition((current.get("status") or {}).get("conditions"), "Accepted")
+        if accepted and accepted["status"] == ConditionStatus.true:
+            typer.echo(str(ref))
+            return
+        if accepted and accepted["status"] == ConditionStatus.false:
+            fail(f"{ref} was not accepted: {accepted['message']}")
+        time.sleep(0.5)
+    fail(f"{ref} was created but not accepted within {wait:.0f}s; is the registry operator running?")
+
+
+@commands.command("search")
+@guarded
+def agent_search(query: Annotated[str, typer.Argument(help="words, even misspelt, or what you need")],
+                 domain: Annotated[Optional[str], typer.Option()] = None,
+                 type_: Annotated[Optional[str], typer.Option("--type")] = None,
+                 state: Annotated[Optional[str], typer.Option()] = None,
+                 tag: Annotated[Optional[str], typer.Option()] = None,
+                 limit: Annotated[int, typer.Option()] = 20, all_namespaces: AllNamespaces = True,
+                 namespace: Namespace = None, output: Output = "table", kubeconfig: Kubeconfig = None,
+                 context: Context = None, debug: Debug = False) -> None:
+    """Search agents by words and meaning. [bold]Example[/bold]: gl agent search "carbon border tax" """
+    check_output(output)
+    s = session(kubeconfig, context, namespace)
+    path = "agentsearches" if all_namespaces and not namespace else f"namespaces/{s.namespace}/agentsearches"
+    result = query_api.query(s.api, path, {"q": query, "domain": domain, "type": type_, "state": state, "tag": tag,
+                                           "limit": limit})
+    rows = [{k: item.get(k) for k in ("ref", "namespace", "state", "domain", "displayName", "score", "why")}
+            for item in result["items"]]
+    emit(rows, [("Agent", "ref"), ("Namespace", "namespace"), ("State", "state"), ("Domain", "domain"),
+                ("Score", "score"), ("Why", "why")], output, title=f"search: {query}", kind="AgentSearchResultList")
