@@ -8,8 +8,10 @@ import re
 import pytest
 import yaml
 
-from gl_api import kinds
+from e2e import registry as reg
+from e2e import wait
 from e2e.conftest import REPO
+from gl_api import kinds, labels
 
 EXAMPLE = REPO / "examples" / "cbam-calculator.yaml"
 
@@ -18,8 +20,9 @@ def _example(kind: str) -> dict:
     return next(doc for doc in yaml.safe_load_all(EXAMPLE.read_text()) if doc["kind"] == kind)
 
 
-def _apply(cluster, namespace: str, obj: dict):
-    return cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(obj), check=False)
+def _apply(cluster, namespace: str, obj: dict, as_user: str | None = None):
+    impersonate = [f"--as={as_user}", "--as-group=system:masters"] if as_user else []
+    return cluster.kubectl("apply", "-n", namespace, "-f", "-", *impersonate, input=json.dumps(obj), check=False)
 
 
 def test_kubectl_apply_crds_establishes_all_five(cluster):
@@ -158,7 +161,7 @@ def test_two_objects_cannot_claim_one_agent_version(cluster, namespace):
 
 def test_promotion_approvals_can_only_be_added(cluster, namespace):
     promotion = yaml.safe_load((REPO / "examples" / "promotion.yaml").read_text())
-    assert _apply(cluster, namespace, promotion).returncode == 0
+    assert _apply(cluster, namespace, promotion, as_user="requester").returncode == 0
     promotion["spec"]["approvals"] = [{"user": "admin", "comment": "looks good"}]  # the test runs as admin
     assert _apply(cluster, namespace, promotion).returncode == 0
     promotion["spec"]["approvals"] = [{"user": "admin", "comment": "changed my mind"}]
@@ -167,13 +170,45 @@ def test_promotion_approvals_can_only_be_added(cluster, namespace):
     assert "approvals can be added but never changed or removed" in result.stderr
 
 
-def test_requester_annotation_must_be_the_requesting_user(cluster, namespace):
+def test_identity_annotations_are_the_api_servers_not_the_clients(cluster, namespace):
+    """created-by and last-modified-by say who sent the request, whatever the client wrote."""
     promotion = yaml.safe_load((REPO / "examples" / "promotion.yaml").read_text())
-    promotion["metadata"]["annotations"] = {"registry.greenlang.ai/created-by": "somebody-else"}
-    result = _apply(cluster, namespace, promotion)
+    promotion["metadata"]["annotations"] = {labels.CREATED_BY: "somebody-else", labels.LAST_MODIFIED_BY: "nobody"}
+    assert _apply(cluster, namespace, promotion, as_user="alice").returncode == 0
+    name = promotion["metadata"]["name"]
+
+    def annotations() -> dict:
+        found = cluster.kubectl("get", "promotion", name, "-n", namespace, "-o", "json")
+        return json.loads(found.stdout)["metadata"]["annotations"]
+
+    assert (annotations()[labels.CREATED_BY], annotations()[labels.LAST_MODIFIED_BY]) == ("alice", "alice")
+    relabelled = cluster.kubectl("annotate", "promotion", name, "-n", namespace, "--overwrite", "--as=mallory",
+                                 "--as-group=system:masters", f"{labels.CREATED_BY}=mallory", "note=mine")
+    assert relabelled.returncode == 0, relabelled.stderr
+    assert (annotations()[labels.CREATED_BY], annotations()[labels.LAST_MODIFIED_BY]) == ("alice", "mallory")
+
+
+def test_identity_cannot_be_claimed_for_an_object_that_had_none(cluster, namespace):
+    """Objects from before the identity policy have no creator; nobody may name one afterwards."""
+    agent = reg.example("Agent")
+    for kind in ("mutatingadmissionpolicybinding", "validatingadmissionpolicybinding"):
+        cluster.kubectl("delete", kind, "identity.registry.greenlang.ai")
+    try:
+        wait.until(lambda: labels.CREATED_BY not in json.loads(cluster.kubectl(
+            "create", "-n", namespace, "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(agent)).stdout)
+            ["metadata"].get("annotations", {}), what="the identity policy to be gone")
+        assert _apply(cluster, namespace, agent).returncode == 0
+    finally:
+        cluster.kubectl("apply", "-f", str(REPO / "crds" / "admission_identity.yaml"))
+
+    def claim(*dry_run: str):
+        return cluster.kubectl("annotate", "agent", agent["metadata"]["name"], "-n", namespace, *dry_run,
+                               f"{labels.CREATED_BY}=mallory", "--as=mallory", "--as-group=system:masters", check=False)
+
+    wait.until(lambda: claim("--dry-run=server").returncode != 0, what="the identity policy to be back")
+    result = claim()
     assert result.returncode != 0
-    assert 'metadata.annotations["registry.greenlang.ai/created-by"] must name the requesting user: set it to admin' \
-        in result.stderr
+    assert 'registry.greenlang.ai/created-by"] records who created the object and cannot be changed' in result.stderr
 
 
 def test_agentdeployment_needs_exactly_one_version_selector(cluster, namespace):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from datetime import datetime, timedelta, timezone
 
@@ -10,6 +11,7 @@ from kubernetes import client
 
 from e2e import registry as reg
 from e2e import wait
+from e2e.conftest import REPO
 from gl_api import GROUP, VERSION, labels, naming
 from gl_operator import failpoints
 
@@ -288,12 +290,29 @@ def test_only_the_status_subresource_carries_results(cluster, api, team):
         GROUP, VERSION, team, "agentversions", naming.object_name(reg.AGENT, "2.3.1"))["status"]["state"] == "draft"
 
 
+def _stamped(cluster, namespace: str, obj: dict) -> bool:
+    """Does the API server stamp the requester on ``obj`` (a server-side dry run)?"""
+    result = cluster.kubectl("create", "-n", namespace, "--dry-run=server", "-o", "json", "-f", "-",
+                             input=json.dumps(obj))
+    return labels.CREATED_BY in (json.loads(result.stdout)["metadata"].get("annotations") or {})
+
+
 def test_certification_without_a_recorded_requester_is_never_approved(cluster, api, team):
+    """A careless admin removed the identity policy: a Promotion without requester is never certified."""
     to_experimental(cluster, api, team, "2.3.1")
     anonymous = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Promotion", "metadata": {"name": "who-asked"},
                  "spec": {"agentVersion": f"{reg.AGENT}@2.3.1", "targetState": "certified", "reason": "x",
                           "fastTrack": {"justification": "test", "incident": "INC-1"}}}
-    assert reg.apply(cluster, team, anonymous).returncode == 0
+    identity = REPO / "crds" / "admission_identity.yaml"
+    for kind in ("mutatingadmissionpolicybinding", "validatingadmissionpolicybinding"):
+        cluster.kubectl("delete", kind, "identity.registry.greenlang.ai")
+    try:
+        wait.until(lambda: not _stamped(cluster, team, anonymous), what="the identity policy to be gone")
+        assert reg.apply(cluster, team, anonymous).returncode == 0
+    finally:
+        cluster.kubectl("apply", "-f", str(identity))
+        wait.until(lambda: _stamped(cluster, team, {**anonymous, "metadata": {"name": "probe"}}),
+                   what="the identity policy to be back")
     reg.wait_phase(api, team, "who-asked", "AwaitingApproval")
     assert reg.approve(cluster, team, "who-asked", "bob").returncode == 0
     message = wait.until(lambda: "does not count" in (m := reg.checks(reg.status(api, team, "promotions", "who-asked"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from typing import Protocol
 
 from gl_api import crdgen, kinds
@@ -38,3 +39,27 @@ def install(cluster: Kubectl, timeout: str = "60s") -> None:
     waited = cluster.kubectl("wait", "--for=condition=Established", f"--timeout={timeout}", *names, check=False)
     if waited.returncode != 0:
         raise InstallError(f"the CRDs were not established: {waited.stderr.strip()}")
+    _wait_admissible(cluster, float(timeout.rstrip("s")))
+
+
+def _wait_admissible(cluster: Kubectl, timeout: float) -> None:
+    """Wait until writes of every kind pass admission.
+
+    The admission policies (CEL) learn a new kind's schema a moment after its CRD is established;
+    until then the API server answers 503 ("Resource kind ... not found"). A server-side dry run
+    of each example shows when that moment has passed.
+    """
+    # Empty specs: admission runs before schema validation, so a 422 still shows admission passed.
+    probes = json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": kind.api_version, "kind": kind.kind, "spec": {},
+         "metadata": {"name": "admission-probe", **({"namespace": "default"} if kind.namespaced else {})}}
+        for kind in kinds.ALL]})
+    deadline = time.monotonic() + timeout
+    while True:
+        tried = cluster.kubectl("create", "--dry-run=server", "--validate=false", "-o", "name", "-f", "-",
+                                input=probes, check=False)
+        if "Resource kind" not in tried.stderr:
+            return
+        if time.monotonic() > deadline:
+            raise InstallError(f"the registry's kinds are not admissible yet: {tried.stderr.strip()}")
+        time.sleep(0.2)
