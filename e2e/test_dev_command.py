@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from e2e import wait
 from gl_devenv import build
 
 GL_DEV = [sys.executable, "-m", "gl_devenv.cli"]
@@ -17,6 +19,13 @@ def gl_dev(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+def publish_manifest() -> str:
+    return json.dumps({"apiVersion": "registry.greenlang.ai/v1alpha1", "kind": "AgentVersion",
+                       "metadata": {"name": "dev-agent-0.2.0"},
+                       "spec": {"agent": "dev-agent", "version": "0.2.0",
+                                "image": "registry.example.com/dev@sha256:" + "0" * 64}})
+
+
 def test_up_runs_the_registry_and_down_stops_it(tmp_path):
     home = tmp_path / "dev"
     try:
@@ -25,16 +34,24 @@ def test_up_runs_the_registry_and_down_stops_it(tmp_path):
         exports = dict(line.removeprefix("export ").split("=", 1) for line in up.stdout.strip().splitlines())
         assert exports["KUBECONFIG"] == str(home / "kubeconfig")
         assert exports["GL_S3_BUCKET"] == "greenlang-agents" and exports["GL_S3_ENDPOINT"].startswith("http://127.0.0.1:")
-        assert "CRDs installed; operator running" in up.stderr
+        assert "CRDs installed; webhooks at https://127.0.0.1:" in up.stderr
+        assert "deciding with OPA at http://127.0.0.1:" in up.stderr
+        assert "operator running" in up.stderr
         assert "mirror serving /apis/search.registry.greenlang.ai/v1alpha1" in up.stderr
 
         status = gl_dev(home, "status")
-        assert status.returncode == 0
-        assert all(f"{name}" in status.stdout for name in ("etcd", "kube-apiserver", "kwok", "gl-operator",
-                                                           "gl-mirror", "s3"))
-        assert "stopped" not in status.stdout
+        assert status.returncode == 0, status.stdout
+        lines = dict(line.split(None, 1) for line in status.stdout.strip().splitlines())
+        for name in ("etcd", "kube-apiserver", "kwok"):
+            assert lines[name].startswith("running"), status.stdout
+        assert lines["opa"].endswith(", ready") and lines["gl-webhooks"].endswith(", ready"), status.stdout
+        assert lines["gl-operator"].endswith(", healthy, leader"), status.stdout
+        assert lines["gl-mirror"].endswith(", ready") and lines["s3"].endswith(", ready"), status.stdout
 
         kubectl = [str(build.binary("kubernetes", "kubectl")), f"--kubeconfig={home / 'kubeconfig'}"]
+        every_kind = subprocess.run([*kubectl, "get", "greenlang", "-A"], capture_output=True, text=True)
+        assert every_kind.returncode == 0, every_kind.stderr  # the search API beside the CRDs does not break it
+
         crds = subprocess.run([*kubectl, "get", "crd", "-o", "name"], capture_output=True, text=True, check=True)
         assert "customresourcedefinition.apiextensions.k8s.io/agentversions.registry.greenlang.ai" in crds.stdout
 
@@ -52,9 +69,21 @@ def test_up_runs_the_registry_and_down_stops_it(tmp_path):
             capture_output=True, text=True, env={**os.environ, **exports})
         assert publish.returncode == 0, publish.stderr
         assert publish.stdout.strip() == "dev-agent@0.1.0"  # accepted by the operator, artifact in the local S3
+        listed = subprocess.run([*kubectl, "get", "greenlang", "-A"], capture_output=True, text=True)
+        assert listed.returncode == 0 and "agentversion.registry.greenlang.ai/dev-agent-0.1.0" in listed.stdout
 
-        again = gl_dev(home, "up")  # idempotent: a second `up` finds everything running
+        # The webhook server is gone: registry writes fail closed, and status says why.
+        pid = (home / "run" / "gl-webhooks.pid").read_text()
+        os.kill(int(pid), 9)
+        wait.until(lambda: "gl-webhooks" in (s := gl_dev(home, "status").stdout) and "stopped" in s.split(
+            "gl-webhooks", 1)[1].splitlines()[0], timeout=10, what="status to show the webhook server stopped")
+        refused = subprocess.run([*kubectl, "create", "-n", "default", "-f", "-"], capture_output=True, text=True,
+                                 input=publish_manifest())
+        assert refused.returncode != 0 and 'failed calling webhook "publish.registry.greenlang.ai"' in refused.stderr
+
+        again = gl_dev(home, "up")  # idempotent: a second `up` finds the rest running and restarts what stopped
         assert again.returncode == 0 and "already running" in again.stderr
+        assert gl_dev(home, "status").stdout.count(", ready") == 4
     finally:
         down = gl_dev(home, "down", "--purge")  # also removes the Postgres data kept outside the home
     assert down.returncode == 0
