@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Build the Go tools with the machine's Go; never download another toolchain.
 export GOTOOLCHAIN ?= local
 
-.PHONY: dev test unit e2e down status crds venv
+.PHONY: dev test lint unit e2e down status crds venv
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,15 @@ dev: venv
 	$(BIN)/gl-dev build
 	$(BIN)/gl-dev up
 
-## Run the whole test suite: unit tests, then e2e against a real control plane.
-test: venv
+## Run the whole test suite: the layer contracts and lint, unit tests, then e2e against a real control plane.
+test: lint
 	$(BIN)/gl-dev build
 	$(BIN)/pytest
+
+## Components never import each other (import-linter, contracts in pyproject.toml); no undefined names.
+lint: venv
+	$(BIN)/lint-imports
+	$(BIN)/ruff check --no-cache --select F,E9 crds operator webhooks policies cli devenv e2e tests bench
 
 unit: venv
 	$(BIN)/pytest tests
