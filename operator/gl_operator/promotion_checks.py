@@ -14,6 +14,7 @@ from typing import Any
 
 from gl_api.conditions import parse_timestamp, timestamp
 from gl_api.lifecycle import State, check_transition
+from gl_api.models import PromotionPhase
 from gl_operator.config import PromotionPolicy
 
 BACKWARD = {(State.experimental, State.draft), (State.certified, State.experimental),
@@ -21,9 +22,9 @@ BACKWARD = {(State.experimental, State.draft), (State.certified, State.experimen
 
 
 class Outcome(str, enum.Enum):
-    rejected = "Rejected"            # can never succeed as asked; the user must change something
-    waiting = "Checking"             # criteria not met yet; re-checked as results arrive
-    awaiting_approval = "AwaitingApproval"
+    rejected = PromotionPhase.rejected.value  # can never succeed as asked; the user must change something
+    waiting = PromotionPhase.checking.value  # criteria not met yet; re-checked as results arrive
+    awaiting_approval = PromotionPhase.awaiting_approval.value
     ready = "Ready"                  # apply the transition now
 
 

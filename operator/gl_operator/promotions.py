@@ -17,14 +17,18 @@ from kubernetes import client
 
 from gl_api import conditions, kinds, labels, naming
 from gl_api.lifecycle import State
+from gl_api.models import PromotionPhase
 from gl_kube import events, objects
 from gl_operator import approvals, failpoints, metrics, transitions
 from gl_operator.config import OperatorConfig
 from gl_operator.promotion_checks import Check, Decision, Outcome, decide
 
 log = logging.getLogger(__name__)
-TERMINAL = {"Succeeded", "Rejected", "Failed"}
-SUCCEEDED = "Succeeded"
+TERMINAL = {PromotionPhase.succeeded.value, PromotionPhase.rejected.value, PromotionPhase.failed.value}
+SUCCEEDED = PromotionPhase.succeeded.value  # also the condition type and the Event reason
+# Event reasons (and the Succeeded condition's reason) for the phases a Promotion waits in or ends with.
+REASONS = {PromotionPhase.rejected.value: "Rejected", PromotionPhase.checking.value: "ChecksPending",
+           PromotionPhase.awaiting_approval.value: "AwaitingApproval"}
 _locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
 
 
@@ -112,7 +116,7 @@ def _finish(api: client.ApiClient, promotion: dict[str, Any], version: dict[str,
                                                generation, now),
     }, guard=True)
     metrics.PROMOTIONS.labels(result=SUCCEEDED, target_state=promotion["spec"]["targetState"]).inc()
-    events.record(api, promotion, events.NORMAL, "Succeeded", message)
+    events.record(api, promotion, events.NORMAL, SUCCEEDED, message)
 
 
 def _record(api: client.ApiClient, promotion: dict[str, Any], decision: Decision, now: datetime) -> None:
@@ -124,13 +128,13 @@ def _record(api: client.ApiClient, promotion: dict[str, Any], decision: Decision
     if previous.get("phase") == phase and previous.get("checks") == checks \
             and previous.get("observedGeneration") == generation:
         return
-    reason = {"Rejected": "Rejected", "Checking": "ChecksPending", "AwaitingApproval": "AwaitingApproval"}[phase]
+    reason = REASONS[phase]
     objects.patch_status(api, kinds.PROMOTION, promotion, {
         "phase": phase, "observedGeneration": generation, "checks": checks,
         "conditions": conditions.set_condition(previous.get("conditions"), SUCCEEDED, False, reason,
                                                decision.summary, generation, now),
     }, guard=True)
-    if phase == "Rejected":
-        metrics.PROMOTIONS.labels(result="Rejected", target_state=promotion["spec"]["targetState"]).inc()
-    kind = events.WARNING if phase in ("Rejected", "Checking") else events.NORMAL
+    if phase == PromotionPhase.rejected.value:
+        metrics.PROMOTIONS.labels(result=phase, target_state=promotion["spec"]["targetState"]).inc()
+    kind = events.WARNING if phase in (PromotionPhase.rejected.value, PromotionPhase.checking.value) else events.NORMAL
     events.record(api, promotion, kind, reason, decision.summary)
