@@ -1,76 +1,119 @@
-"""What the registry's admission webhooks cost a write, measured against the same writes without them.
+"""What the registry's admission costs a write, against the same writes without it, in one run.
 
-Starts a local control plane with the operator serving its webhooks (embedded regopy engine),
-then creates AgentVersions (each goes through the mutating `stamp` and the validating `publish`
-webhook) with the webhooks registered, and the same number with them unregistered, interleaved
-in rounds so both see the same machine load. Prints latency percentiles of both and their ratio.
+Creates AgentVersions and Promotions through the API server in three modes, alternated round by
+round so all see the same machine:
 
-    .venv/bin/python bench/admission_overhead.py [--writes 200] [--rounds 4]
+- ``api-server``: no admission of ours at all (the identity policies unbound, no webhooks);
+- ``cel``: the admission policies inside the API server (identity stamping and checks, the
+  promotion-identity rules) — the baseline the target is measured against;
+- ``webhooks``: those plus the registry's webhooks (``publish`` and ``promotion``, deciding with OPA).
+
+at 1 and at 16 concurrent clients. Target: webhooks/cel p50 <= 1.5 and p99 <= 2.5 at both.
+
+    .venv/bin/python bench/admission_overhead.py [--requests 300] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import asyncio
 import sys
-import tempfile
-import time
-from pathlib import Path
+from typing import Any
 
-from kubernetes import client, config
+from harness import (Client, CpuMeter, Figures, Stack, digest, load, namespaced, print_rows, raise_open_files,
+                     ratio, running_stack, write_report)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from gl_api import API_VERSION
 
-from e2e import governed as setup  # noqa: E402
-from e2e import registry as reg  # noqa: E402
-from e2e.governed import TEAM, version_object  # noqa: E402
-from gl_api import GROUP, VERSION  # noqa: E402
-from gl_devenv import registry_services  # noqa: E402
+NAMESPACE = "bench-admission"
+AGENT = "gl-bench-agent"
+MODES = ("api-server", "cel", "webhooks")
+CONCURRENCY = (1, 16)
 
 
-def _writes(api: client.ApiClient, count: int, prefix: str) -> list[float]:
-    custom = client.CustomObjectsApi(api)
-    timings = []
-    for n in range(count):
-        obj = version_object(f"{prefix}.{n}")
-        obj["metadata"] = {"name": f"{reg.AGENT}-{prefix}.{n}", "namespace": TEAM}
-        start = time.perf_counter()
-        custom.create_namespaced_custom_object(GROUP, VERSION, TEAM, "agentversions", obj)
-        timings.append(time.perf_counter() - start)
-    return timings
+def version(text: str) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": "AgentVersion", "metadata": {"name": f"{AGENT}-{text}"},
+            "spec": {"agent": AGENT, "version": text,
+                     "artifact": {"uri": f"s3://greenlang-agents/sha256/{digest(text)[7:]}", "digest": digest(text)},
+                     "image": f"registry.example.com/bench@{digest('image' + text)}",
+                     "capabilities": [{"name": "calculate", "description": "a benchmark capability"}]}}
 
 
-def _summary(label: str, timings: list[float]) -> dict[str, float]:
-    ordered = sorted(timings)
-    figures = {"p50": statistics.median(ordered) * 1000, "p95": ordered[int(len(ordered) * 0.95) - 1] * 1000,
-               "mean": statistics.fmean(ordered) * 1000}
-    print(f"{label:28} n={len(ordered):5}  p50={figures['p50']:7.2f} ms  p95={figures['p95']:7.2f} ms  "
-          f"mean={figures['mean']:7.2f} ms")
+def promotion(name: str) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": "Promotion", "metadata": {"name": name},
+            "spec": {"agentVersion": f"{AGENT}@1.0.0", "targetState": "experimental", "reason": "benchmark"}}
+
+
+def set_mode(stack: Stack, mode: str) -> None:
+    probe = version("0.0.1")
+    del probe["spec"]["capabilities"]  # the publish webhook warns about that: a sign it was asked
+    stack.set_policies(mode != "api-server", probe, NAMESPACE)
+    stack.set_webhooks(mode == "webhooks", probe, NAMESPACE)
+
+
+async def measure(stack: Stack, requests: int, rounds: int) -> dict[tuple[str, int, str], Figures]:
+    client = Client(stack.cluster)
+    figures = {(kind, c, m): Figures(f"{kind} c={c} {m}") for kind in ("AgentVersion", "Promotion")
+               for c in CONCURRENCY for m in MODES}
+    serial = 0
+    try:
+        for concurrency in CONCURRENCY:
+            for number in range(rounds):
+                order = MODES[number % 3:] + MODES[:number % 3]  # no mode always first or last
+                for mode in order:
+                    await asyncio.to_thread(set_mode, stack, mode)
+                    serial += 1
+                    prefix = serial
+
+                    async def create_version(n: int) -> tuple[int, str]:
+                        return await client.create(namespaced("agentversions", NAMESPACE), version(f"{prefix}.0.{n}"))
+
+                    async def create_promotion(n: int) -> tuple[int, str]:
+                        return await client.create(namespaced("promotions", NAMESPACE), promotion(f"p{prefix}-{n}"))
+
+                    warmup = Figures("warm-up")
+                    await load(warmup, create_version, 100_000, 2 * concurrency, concurrency)
+                    await load(warmup, create_promotion, 100_000, 2 * concurrency, concurrency)
+                    await load(figures[("AgentVersion", concurrency, mode)], create_version, 0, requests, concurrency)
+                    await load(figures[("Promotion", concurrency, mode)], create_promotion, 0, requests, concurrency)
+                    print(f"  c={concurrency} round {number + 1}/{rounds} {mode} done", file=sys.stderr)
+    finally:
+        await client.close()
     return figures
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--writes", type=int, default=200, help="writes per round and mode (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds (default: %(default)s)")
+    parser.add_argument("--requests", type=int, default=300, help="creates per kind, mode and round "
+                                                                  "(default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per concurrency "
+                                                             "(default: %(default)s)")
     args = parser.parse_args()
-    with setup.running(Path(tempfile.mkdtemp(prefix="gl-bench-")), "regopy") as env:
-        api = config.new_client_from_config(config_file=str(env.cluster.kubeconfig))
-        port = env.webhook_port
-        baseline: list[float] = []
-        governed: list[float] = []
-        for round_number in range(args.rounds):
-            registry_services.uninstall_webhooks(env.cluster)
-            time.sleep(1)  # the API server drops the configurations asynchronously
-            baseline += _writes(api, args.writes, f"10{round_number}.0")
-            registry_services.install_webhooks(env.cluster, env.cluster.pki_dir, port)
-            time.sleep(1)
-            governed += _writes(api, args.writes, f"20{round_number}.0")
-        print(f"AgentVersion creates, {args.rounds} alternating rounds of {args.writes}:")
-        base = _summary("without webhooks (baseline)", baseline)
-        with_hooks = _summary("with webhooks (regopy)", governed)
-        print(f"{'ratio with/without':28} p50 x{with_hooks['p50'] / base['p50']:.2f}  "
-              f"p95 x{with_hooks['p95'] / base['p95']:.2f}")
+    raise_open_files()
+    with running_stack() as stack:
+        stack.kubectl("create", "namespace", NAMESPACE)
+        stack.apply({"apiVersion": API_VERSION, "kind": "Agent", "metadata": {"name": AGENT, "namespace": NAMESPACE},
+                     "spec": {"displayName": "Benchmark agent", "domain": "bench.admission", "type": "calculator"}},
+                    {**version("1.0.0"), "metadata": {"name": f"{AGENT}-1.0.0", "namespace": NAMESPACE}})
+        with CpuMeter() as client_cpu:
+            figures = asyncio.run(measure(stack, args.requests, args.rounds))
+    rows, ratios = [], []
+    for kind in ("AgentVersion", "Promotion"):
+        for concurrency in CONCURRENCY:
+            summaries = {m: figures[(kind, concurrency, m)].summary() for m in MODES}
+            rows += [{"kind": kind, "clients": concurrency, "mode": m, **summaries[m]} for m in MODES]
+            ratios.append({"kind": kind, "clients": concurrency,
+                           "p50 webhooks/cel": ratio(summaries["webhooks"], summaries["cel"], "p50_ms"),
+                           "p99 webhooks/cel": ratio(summaries["webhooks"], summaries["cel"], "p99_ms"),
+                           "p50 webhooks/api-server": ratio(summaries["webhooks"], summaries["api-server"], "p50_ms"),
+                           "p99 webhooks/api-server": ratio(summaries["webhooks"], summaries["api-server"], "p99_ms")})
+    print_rows(f"Creates through the API server, {args.rounds} alternating rounds of {args.requests} per mode "
+               f"(client used {client_cpu.share:.0%} of a core)", rows,
+               ["kind", "clients", "mode", "n", "errors", "p50_ms", "p95_ms", "p99_ms", "per_second"])
+    print_rows("Ratios (target: p50 webhooks/cel <= 1.5, p99 webhooks/cel <= 2.5)", ratios, list(ratios[0]))
+    write_report("admission_overhead", {"requests": args.requests, "rounds": args.rounds,
+                                        "client_cpu_share": round(client_cpu.share, 3), "rows": rows,
+                                        "ratios": ratios})
     return 0
 
 
