@@ -7,9 +7,9 @@ server) skip the calls that cannot change a decision:
 |---|---|---|
 | publish | AgentVersion create | never |
 | promotion | Promotion create | never |
-| approval | Promotion update | the operator writes, or spec.approvals did not change |
-| deployment | AgentDeployment create, update | the operator writes, or spec did not change |
-| status-agentversions, status-promotions | status subresource updates | the operator writes (the policy lets it change anything), or status did not change |
+| approval | Promotion update | spec.approvals did not change (kopf's bookkeeping patches, for one) |
+| deployment | AgentDeployment create, update | spec did not change (status, labels, kopf's annotations) |
+| status-agentversions, status-promotions | status subresource updates | the operator writes (its policy lets it change anything, so nothing is lost), or status did not change |
 | images-pods, images-deployments | Pods (ephemeral containers too), Deployments in namespaces labelled environment=production | an update leaves the images as they were |
 | promotion-defaults (mutating) | Promotion create, update | neither a deprecation without sunset nor a new approval needs the server's clock |
 
@@ -98,11 +98,10 @@ def render(base_url: str, ca_bundle: bytes, operator_user: str = DEFAULT_OPERATO
         _webhook("publish", base_url, ca_bundle, [_rule([GROUP], [kinds.AGENT_VERSION.plural], ["CREATE"])]),
         _webhook("promotion", base_url, ca_bundle, [_rule([GROUP], [kinds.PROMOTION.plural], ["CREATE"])]),
         _webhook("approval", base_url, ca_bundle, [_rule([GROUP], [kinds.PROMOTION.plural], ["UPDATE"])],
-                 [not_operator, approvals_changed]),
+                 [approvals_changed]),
         _webhook("deployment", base_url, ca_bundle,
                  [_rule([GROUP], [kinds.AGENT_DEPLOYMENT.plural], ["CREATE", "UPDATE"])],
-                 [not_operator, _condition("spec-changed",
-                                           "request.operation == 'CREATE' || object.spec != oldObject.spec")]),
+                 [_condition("spec-changed", "request.operation == 'CREATE' || object.spec != oldObject.spec")]),
         _webhook("status-agentversions", base_url, ca_bundle,
                  [_rule([GROUP], [f"{kinds.AGENT_VERSION.plural}/status"], ["UPDATE"])], [not_operator, status_changed]),
         _webhook("status-promotions", base_url, ca_bundle,
