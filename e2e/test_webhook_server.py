@@ -191,3 +191,28 @@ def test_not_ready_until_its_caches_have_synced(governed, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_without_its_policy_engine_admission_fails_closed_and_readiness_says_why(governed):
+    probes = webhook_service.ports(governed.cluster)[1]
+
+    def readiness() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{probes}/readyz", timeout=5) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    governed.cluster.processes.stop(webhook_service.OPA)
+    try:
+        refused = governed.apply(version_object("7.4.0"), TEAM)
+        assert refused.returncode != 0
+        assert "the registry's policy engine did not answer, so the request is refused (fail closed)" in refused.stderr
+        assert governed.kubectl("get", "agentversion", "gl-cbam-calculator-v2-7.4.0", "-n", TEAM).returncode != 0
+        status, body = readiness()
+        assert status == 503 and "did not answer" in body
+    finally:
+        webhook_service.start_opa(governed.cluster)  # the same port: the webhook server reconnects by itself
+    status, body = readiness()
+    assert status == 200, body
+    assert governed.apply(version_object("7.4.0"), TEAM).returncode == 0

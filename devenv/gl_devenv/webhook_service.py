@@ -22,13 +22,17 @@ CONFIGURATION_NAME = "greenlang-registry"
 
 
 def start_opa(cluster: LocalCluster, timeout: float = 30, policy_dir: Path = POLICY_DIR) -> str:
-    """`opa run --server` on loopback with ``policies/`` as a bundle; its URL once the bundle is active."""
+    """`opa run --server` on loopback with ``policies/`` as a bundle; its URL once the bundle is active.
+
+    A restart keeps the port, so the webhook server asking it reconnects by itself.
+    """
     port_file = cluster.run_dir / f"{OPA}.port"
     if not cluster.processes.running(OPA):
         build.ensure(["opa"])
-        port = free_port()
-        cluster.run_dir.mkdir(parents=True, exist_ok=True)
-        port_file.write_text(str(port))
+        if not port_file.exists():
+            cluster.run_dir.mkdir(parents=True, exist_ok=True)
+            port_file.write_text(str(free_port()))
+        port = int(port_file.read_text())
         cluster.processes.spawn(OPA, [
             str(build.binary("opa")), "run", "--server", f"--addr=127.0.0.1:{port}", "--skip-version-check",
             "--log-level=error", "--bundle", "--ignore=*_test.rego", "--ignore=__pycache__", str(policy_dir),

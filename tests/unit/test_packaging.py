@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,8 +12,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_wheel_ships_the_policies_and_every_model_module(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(tmp_path), str(REPO)], check=True, capture_output=True)
+    leftover = not (REPO / "build").exists()  # setuptools builds in the tree; leave it as we found it
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                        "--wheel-dir", str(tmp_path), str(REPO)], check=True, capture_output=True)
+    finally:
+        if leftover:
+            shutil.rmtree(REPO / "build", ignore_errors=True)
     (wheel,) = tmp_path.glob("*.whl")
     shipped = set(zipfile.ZipFile(wheel).namelist())
     policies = {f"gl_policy/{p.relative_to(REPO / 'policies')}" for p in (REPO / "policies").rglob("*.rego")}
