@@ -5,6 +5,7 @@ the admission path. One control plane, the webhook server asking an OPA server, 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import socket
@@ -216,3 +217,18 @@ def test_without_its_policy_engine_admission_fails_closed_and_readiness_says_why
     status, body = readiness()
     assert status == 200, body
     assert governed.apply(version_object("7.4.0"), TEAM).returncode == 0
+
+
+def test_a_lookup_the_caches_cannot_answer_costs_one_get(governed):
+    """An object asked for by name before its watch event arrived is read from the API server."""
+    from gl_webhooks.caches import MISSES, Caches
+
+    caches = Caches(governed.api)  # informers not started: every lookup by name misses
+    misses = MISSES.labels(kind="AgentVersion")._value.get()
+    version = asyncio.run(caches.version(TEAM, "gl-cbam-calculator-v2-2.3.1"))
+    assert version is not None and (version.ref, version.state) == ("gl-cbam-calculator-v2@2.3.1", "certified")
+    assert MISSES.labels(kind="AgentVersion")._value.get() == misses + 1
+    agent = asyncio.run(caches.agent(TEAM, reg.AGENT))
+    assert agent is not None and agent["spec"]["domain"] == "sustainability.cbam"
+    assert asyncio.run(caches.agent(TEAM, "gl-no-such-agent")) is None
+    assert caches.versions_of(TEAM, reg.AGENT) == []  # lists are never fetched on a miss: nothing to GET
