@@ -31,7 +31,8 @@ def start_operator(cluster: LocalCluster, config: dict[str, Any] | None = None, 
         # locally it is also in system:masters, where a cluster binds the chart's ClusterRole.
         identity = cluster.user_kubeconfig(OPERATOR_IDENTITY, ("system:masters",))
         settings = cluster.run_dir / "gl-operator.yaml"
-        settings.write_text(json.dumps(config or {}))  # JSON is YAML
+        # The identity it records in state history is the one it authenticates as (JSON is YAML).
+        settings.write_text(json.dumps({"serviceAccount": OPERATOR_IDENTITY, **(config or {})}))
         processes.spawn(OPERATOR, [
             sys.executable, "-m", "gl_operator", "run", f"--kubeconfig={identity}", f"--config={settings}",
             f"--health-address=127.0.0.1:{health}", f"--metrics-address=127.0.0.1:{metrics}",
