@@ -201,7 +201,7 @@ class Stack:
         else:
             for kind, name in IDENTITY_BINDINGS:
                 self.kubectl("delete", kind, name, "--ignore-not-found")
-        self._until(lambda: self._dry_run_stamped(probe, namespace) == on, f"admission policies {'on' if on else 'off'}")
+        self._until(lambda: self._dry_run_stamped(probe, namespace) is on, f"admission policies {'on' if on else 'off'}")
 
     def _dry_run(self, obj: dict[str, Any], namespace: str) -> tuple[dict[str, Any], str]:
         result = self.cluster.kubectl("create", "-n", namespace, "--dry-run=server", "-o", "json", "-f", "-",
@@ -212,8 +212,11 @@ class Stack:
         """The publish webhook warns about a version without capabilities: a sign it was asked."""
         return "declares no capabilities" in self._dry_run(obj, namespace)[1]
 
-    def _dry_run_stamped(self, obj: dict[str, Any], namespace: str) -> bool:
+    def _dry_run_stamped(self, obj: dict[str, Any], namespace: str) -> bool | None:
+        """None while the dry run is refused (one identity policy switched before the other)."""
         created, _ = self._dry_run(obj, namespace)
+        if not created:
+            return None
         return "registry.greenlang.ai/created-by" in ((created.get("metadata") or {}).get("annotations") or {})
 
     @staticmethod

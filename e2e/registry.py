@@ -11,7 +11,7 @@ from kubernetes import client
 
 from e2e import wait
 from e2e.conftest import REPO
-from gl_api import GROUP, VERSION, naming
+from gl_api import GROUP, VERSION, labels, naming
 
 EXAMPLE = REPO / "examples" / "cbam-calculator.yaml"
 AGENT = "gl-cbam-calculator-v2"
@@ -136,3 +136,16 @@ def grant_users(cluster, namespace: str) -> None:
     result = cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
                                                                     "items": manifests}), check=False)
     assert result.returncode == 0, result.stderr
+
+
+def identity_stamped(cluster, namespace: str, obj: dict[str, Any]) -> bool | None:
+    """Does the API server stamp the creator on ``obj`` (a server-side dry run)? None when it refuses it.
+
+    The identity policies are a mutating and a validating one, switched on and off separately: for
+    a moment one can act without the other, and then the dry run is refused.
+    """
+    result = cluster.kubectl("create", "-n", namespace, "--dry-run=server", "-o", "json", "-f", "-",
+                             input=json.dumps(obj), check=False)
+    if result.returncode != 0:
+        return None
+    return labels.CREATED_BY in (json.loads(result.stdout)["metadata"].get("annotations") or {})

@@ -194,9 +194,8 @@ def test_identity_cannot_be_claimed_for_an_object_that_had_none(cluster, namespa
     for kind in ("mutatingadmissionpolicybinding", "validatingadmissionpolicybinding"):
         cluster.kubectl("delete", kind, "identity.registry.greenlang.ai")
     try:
-        wait.until(lambda: labels.CREATED_BY not in json.loads(cluster.kubectl(
-            "create", "-n", namespace, "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(agent)).stdout)
-            ["metadata"].get("annotations", {}), what="the identity policy to be gone")
+        wait.until(lambda: reg.identity_stamped(cluster, namespace, agent) is False,
+                   what="the identity policy to be gone")
         assert _apply(cluster, namespace, agent).returncode == 0
     finally:
         cluster.kubectl("apply", "-f", str(REPO / "crds" / "admission_identity.yaml"))
@@ -205,7 +204,9 @@ def test_identity_cannot_be_claimed_for_an_object_that_had_none(cluster, namespa
         return cluster.kubectl("annotate", "agent", agent["metadata"]["name"], "-n", namespace, *dry_run,
                                f"{labels.CREATED_BY}=mallory", "--as=mallory", "--as-group=system:masters", check=False)
 
-    wait.until(lambda: claim("--dry-run=server").returncode != 0, what="the identity policy to be back")
+    fresh = {**agent, "metadata": {"name": "gl-probe-agent"}}
+    wait.until(lambda: reg.identity_stamped(cluster, namespace, fresh) and claim("--dry-run=server").returncode != 0,
+               what="both identity policies to be back")
     result = claim()
     assert result.returncode != 0
     assert 'registry.greenlang.ai/created-by"] records who created the object and cannot be changed' in result.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 from datetime import datetime, timedelta, timezone
 
@@ -290,13 +289,6 @@ def test_only_the_status_subresource_carries_results(cluster, api, team):
         GROUP, VERSION, team, "agentversions", naming.object_name(reg.AGENT, "2.3.1"))["status"]["state"] == "draft"
 
 
-def _stamped(cluster, namespace: str, obj: dict) -> bool:
-    """Does the API server stamp the requester on ``obj`` (a server-side dry run)?"""
-    result = cluster.kubectl("create", "-n", namespace, "--dry-run=server", "-o", "json", "-f", "-",
-                             input=json.dumps(obj))
-    return labels.CREATED_BY in (json.loads(result.stdout)["metadata"].get("annotations") or {})
-
-
 def test_certification_without_a_recorded_requester_is_never_approved(cluster, api, team):
     """A careless admin removed the identity policy: a Promotion without requester is never certified."""
     to_experimental(cluster, api, team, "2.3.1")
@@ -307,11 +299,12 @@ def test_certification_without_a_recorded_requester_is_never_approved(cluster, a
     for kind in ("mutatingadmissionpolicybinding", "validatingadmissionpolicybinding"):
         cluster.kubectl("delete", kind, "identity.registry.greenlang.ai")
     try:
-        wait.until(lambda: not _stamped(cluster, team, anonymous), what="the identity policy to be gone")
+        wait.until(lambda: reg.identity_stamped(cluster, team, anonymous) is False,
+                   what="the identity policy to be gone")
         assert reg.apply(cluster, team, anonymous).returncode == 0
     finally:
         cluster.kubectl("apply", "-f", str(identity))
-        wait.until(lambda: _stamped(cluster, team, {**anonymous, "metadata": {"name": "probe"}}),
+        wait.until(lambda: reg.identity_stamped(cluster, team, {**anonymous, "metadata": {"name": "probe"}}),
                    what="the identity policy to be back")
     reg.wait_phase(api, team, "who-asked", "AwaitingApproval")
     assert reg.approve(cluster, team, "who-asked", "bob").returncode == 0
