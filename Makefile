@@ -28,7 +28,7 @@ test: lint
 ## Components never import each other (import-linter, contracts in pyproject.toml); no undefined names.
 lint: venv
 	$(BIN)/lint-imports
-	$(BIN)/ruff check --no-cache --select F,E9 crds operator webhooks policies cli devenv e2e tests bench
+	$(BIN)/ruff check --no-cache --select F,E9 crds operator webhooks policies cli devenv runtime e2e tests bench examples
 
 unit: venv
 	$(BIN)/pytest tests

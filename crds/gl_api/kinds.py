@@ -138,10 +138,14 @@ AGENT_DEPLOYMENT = Kind(
                 "that trigger automatic rollback.",
     columns=(
         PrinterColumn("Agent", ".spec.agent"),
-        PrinterColumn("Resolved", ".status.resolvedVersion", description="Version actually running."),
+        PrinterColumn("Stable", ".status.stableVersion", description="Version serving traffic."),
+        PrinterColumn("Canary", ".status.canaryVersion", description="Version being rolled out."),
+        PrinterColumn("Step", ".status.currentStep", "integer", description="Rollout step under way.", priority=1),
+        PrinterColumn("Ready", ".status.replicas.ready", "integer", description="Ready replicas."),
         PrinterColumn("Phase", ".status.phase"),
         condition_column("Available"),
-        condition_column("SLOCompliant", priority=1),
+        condition_column("SLOCompliant"),
+        PrinterColumn("Resolved", ".status.resolvedVersion", description="Version the spec selects.", priority=1),
         AGE,
     ),
 )

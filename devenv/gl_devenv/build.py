@@ -22,6 +22,8 @@ from pathlib import Path
 from gl_devenv import versions
 
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+# The real node's Kubernetes side; built only when a command needs real pods.
+NODE_COMMANDS = ("kubelet", "kube-proxy")
 STAMP = ".complete"
 
 
@@ -37,6 +39,7 @@ def cache_dir() -> Path:
 def tool_dir(tool: str) -> Path:
     version = {
         "kubernetes": versions.KUBERNETES,
+        "node": versions.KUBERNETES,
         "etcd": versions.ETCD,
         "kwok": versions.KWOK,
         "opa": versions.OPA,
@@ -96,12 +99,12 @@ def _staging(tool: str) -> Path:
     return staging
 
 
-def build_kubernetes() -> None:
+def _build_kubernetes_commands(tool: str, commands: tuple[str, ...]) -> None:
     version = versions.KUBERNETES
     src = _consumer_module(
-        f"kubernetes-{version}",
+        f"{tool}-{version}",
         f"k8s.io/kubernetes@{version}",
-        [f"k8s.io/kubernetes/cmd/{cmd}" for cmd in KUBERNETES_COMMANDS],
+        [f"k8s.io/kubernetes/cmd/{cmd}" for cmd in commands],
     )
     # k8s.io/kubernetes requires its staging modules at v0.0.0 with `replace => ./staging/...`;
     # point each of them at its published tag instead. The list comes from upstream's go.mod.
@@ -119,13 +122,22 @@ def build_kubernetes() -> None:
     for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
         stamp_flags += [f"-X {pkg}.gitVersion={version}", f"-X {pkg}.gitMajor=1", f"-X {pkg}.gitMinor={minor}",
                         f"-X {pkg}.gitTreeState=clean"]
-    staging = _staging("kubernetes")
+    staging = _staging(tool)
     _run(
         ["go", "build", "-trimpath", "-tags=selinux,notest,grpcnotrace", "-ldflags", " ".join(["-s", "-w", *stamp_flags]),
-         "-o", str(staging) + "/", *[f"k8s.io/kubernetes/cmd/{cmd}" for cmd in KUBERNETES_COMMANDS]],
+         "-o", str(staging) + "/", *[f"k8s.io/kubernetes/cmd/{cmd}" for cmd in commands]],
         src,
     )
-    _finish("kubernetes", staging)
+    _finish(tool, staging)
+
+
+def build_kubernetes() -> None:
+    _build_kubernetes_commands("kubernetes", KUBERNETES_COMMANDS)
+
+
+def build_node() -> None:
+    """kubelet and kube-proxy: same module and build cache as the control plane, so most packages are reused."""
+    _build_kubernetes_commands("node", NODE_COMMANDS)
 
 
 def build_etcd() -> None:
@@ -177,6 +189,7 @@ BUILDERS = {
     "kubernetes": build_kubernetes,
     "opa": build_opa,
     "helm": build_helm,
+    "node": build_node,
 }
 CONTROL_PLANE = ("etcd", "kwok", "kubernetes")
 # What `gl-dev build` and the test suite need: the control plane and the policy engine.

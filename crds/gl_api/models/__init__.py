@@ -11,8 +11,9 @@ from gl_api.models.agent import (  # noqa: F401
     AgentSpec,     AgentStatus,     AgentType,     Owner,     VersionCounts,     Visibility,
 )
 from gl_api.models.agent_deployment import (  # noqa: F401
-    AgentDeploymentSpec,     AgentDeploymentStatus,     Autoscaling,     CanaryStep,     Channel,
-    DeploymentPhase,     Slo,     Strategy,     StrategyType,
+    AgentDeploymentSpec,     AgentDeploymentStatus,     Analysis,     Autoscaling,     Breach,     CanaryStep,
+    Channel,     DeploymentPhase,     ErrorBudget,     Replicas,     Slo,     SloMeasurement,     Strategy,
+    StrategyType,
 )
 from gl_api.models.agent_version import (  # noqa: F401
     AgentVersionSpec,     AgentVersionStatus,     Artifact,     Capability,     Dependency,
