@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
+from gl_api import artifact as gl_artifact
 from gl_api import conditions, kinds, labels, naming, semver
 from gl_api.models import AgentSpec, AgentVersionSpec, Artifact, ConditionStatus
 from gl_cli import artifacts, query_api
@@ -100,16 +101,43 @@ def agent_get(reference: Annotated[str, typer.Argument(metavar="AGENT[@VERSION]"
          output, title=f"{found['spec']['displayName']} ({reference}, {found['spec']['domain']})")
 
 
+def _project(project: Path) -> tuple[gl_artifact.Manifest, bytes]:
+    """The project's manifest and its packed artifact, or one clear error line."""
+    if not project.is_dir():
+        fail(f"{project} is not a directory; give an agent project directory holding {gl_artifact.MANIFEST}")
+    try:
+        return gl_artifact.read_manifest(project), gl_artifact.pack(project)
+    except gl_artifact.ArtifactError as error:
+        fail(str(error))
+
+
+def _upload(data: bytes | Path, what: str, bucket: str, s3_endpoint: str | None) -> artifacts.Uploaded:
+    size = len(data) if isinstance(data, bytes) else data.stat().st_size
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), console=err, transient=False) as progress:
+        task = progress.add_task(f"uploading {what}", total=size)
+        advance = lambda n: progress.advance(task, n)  # noqa: E731
+        if isinstance(data, bytes):
+            return artifacts.upload_bytes(data, what, bucket, s3_endpoint, advance)
+        return artifacts.upload(data, bucket, s3_endpoint, advance)
+
+
 @commands.command("publish")
 @guarded
 def agent_publish(
-    name: Annotated[str, typer.Option("--name", help="agent name, e.g. gl-cbam-calculator-v2")],
-    version: Annotated[str, typer.Option("--version", help="semantic version, e.g. 2.4.0")],
+    project: Annotated[Optional[Path], typer.Argument(
+        metavar="DIR", show_default=False,
+        help="an agent project (greenlang-agent.yaml and its source): packed into the artifact, which gives the "
+             "name, version, capabilities, runtime and the Agent to create")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="agent name, e.g. gl-cbam-calculator-v2 (default: "
+                                                               "the project's)")] = None,
+    version: Annotated[Optional[str], typer.Option("--version", help="semantic version, e.g. 2.4.0 (default: the "
+                                                                     "project's)")] = None,
     domain: Annotated[Optional[str], typer.Option(help="domain for a new Agent, e.g. sustainability.cbam")] = None,
     type_: Annotated[Optional[str], typer.Option("--type", help="type for a new Agent, e.g. calculator")] = None,
     display_name: Annotated[Optional[str], typer.Option("--display-name", help="for a new Agent")] = None,
     description: Annotated[Optional[str], typer.Option(help="for a new Agent")] = None,
-    artifact: Annotated[Optional[Path], typer.Option(help="file to upload to S3 (content-addressed)")] = None,
+    artifact: Annotated[Optional[Path], typer.Option(help="file to upload to S3 (content-addressed); not with DIR")] = None,
     image: Annotated[Optional[str], typer.Option(help="container image pinned by digest: REF@sha256:...")] = None,
     capabilities: Annotated[Optional[Path], typer.Option(help="YAML list of capabilities")] = None,
     file: Annotated[Optional[Path], typer.Option("-f", "--file", help="an agent.yaml with Agent and AgentVersion "
@@ -123,44 +151,66 @@ def agent_publish(
 ) -> None:
     """Upload the artifact, create the Agent if missing and the AgentVersion, wait until it is accepted.
 
+    [bold]Example[/bold]: gl agent publish examples/agents/cbam-calculator -n climate-team
+    (packs the project, uploads it to $GL_S3_BUCKET and publishes gl-cbam-calculator-v2@2.3.1 as its
+    greenlang-agent.yaml says; flags override the manifest).
+
     [bold]Example[/bold]: gl agent publish --name gl-cbam-calculator-v2 --version 2.4.0 --domain sustainability.cbam
     --type calculator --artifact dist/cbam.tar.gz --image registry.example.com/cbam@sha256:...
     """
+    manifest, packed = None, None
+    if project is not None:
+        if artifact:
+            fail("give either a project DIR or --artifact, not both: the project is packed into the artifact")
+        manifest, packed = _project(project)
+    name = name or (manifest.name if manifest else None)
+    version = version or (manifest.version if manifest else None)
+    if not name or not version:
+        fail("give an agent project DIR, or --name and --version; e.g. gl agent publish examples/agents/cbam-calculator")
     ref = naming.AgentVersionRef.parse(f"{name}@{version}")
     base = yaml.safe_load(file.read_text()) if file else {}
     s = session(kubeconfig, context, namespace)
     new_agent = None
     if objects.get(s.api, kinds.AGENT, s.namespace, name) is None:
-        fields = {**(base.get("agent") or {}), **{k: v for k, v in (("domain", domain), ("type", type_),
-                                                                     ("displayName", display_name or name),
-                                                                     ("description", description)) if v}}
+        fields = {**(base.get("agent") or {}), **(manifest.agent.to_k8s() if manifest and manifest.agent else {}),
+                  **{k: v for k, v in (("domain", domain), ("type", type_), ("displayName", display_name),
+                                       ("description", description)) if v}}
+        fields.setdefault("displayName", name)
         missing = [flag for flag, key in (("--domain", "domain"), ("--type", "type")) if not fields.get(key)]
         if missing:
-            fail(f"agent {name} does not exist yet in {s.namespace}; to create it, also give {' and '.join(missing)}")
+            fail(f"agent {name} does not exist yet in {s.namespace}; to create it, also give {' and '.join(missing)}"
+                 + (f" (or an agent block in {gl_artifact.MANIFEST})" if manifest else ""))
         new_agent = resource(kinds.AGENT, name, s.namespace, AgentSpec.model_validate(fields))
     if objects.get(s.api, kinds.AGENT_VERSION, s.namespace, ref.object_name) is not None:
         fail(f"{ref} is already published in {s.namespace}; a published version never changes: publish a new "
              "version instead")
     fields = {**(base.get("version") or {}), "agent": name, "version": version}
+    if manifest:  # what the artifact itself declares is what the registry records
+        fields.update(manifest.model_dump(by_alias=True, exclude_none=True, mode="json",
+                                          include={"capabilities", "runtime", "release_notes"}))
     if image:
         fields["image"] = image
     if capabilities:
         fields["capabilities"] = yaml.safe_load(capabilities.read_text())
     spec = AgentVersionSpec.model_validate(fields)  # before the upload: a bad field should not cost one
-    if artifact and not dry_run:
+    source: bytes | Path | None = packed if packed is not None else artifact
+    what = f"{project} (packed)" if packed is not None else (artifact.name if artifact else "")
+    if packed is not None:
+        err.print(f"packed {project}: {len(packed)} bytes, {gl_artifact.digest(packed)}")
+    if source is not None and not dry_run:
         if not bucket:
-            fail("--artifact needs a bucket: --bucket or $GL_S3_BUCKET")
-        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                      TransferSpeedColumn(), console=err, transient=False) as progress:
-            task = progress.add_task(f"uploading {artifact.name}", total=artifact.stat().st_size)
-            uploaded = artifacts.upload(artifact, bucket, s3_endpoint, lambda n: progress.advance(task, n))
+            fail(f"{'a project DIR' if packed is not None else '--artifact'} needs a bucket: --bucket or "
+                 "$GL_S3_BUCKET")
+        uploaded = _upload(source, what, bucket, s3_endpoint)
         spec.artifact = Artifact(uri=uploaded.uri, digest=uploaded.digest, size_bytes=uploaded.size)
         err.print(f"artifact {'already in' if uploaded.already_there else 'uploaded to'} {uploaded.uri}")
-    elif artifact:
-        digest = artifacts.sha256_of(artifact)
+    elif source is not None:
+        digest = (gl_artifact.digest(source).removeprefix("sha256:") if isinstance(source, bytes)
+                  else artifacts.sha256_of(source))
+        size = len(source) if isinstance(source, bytes) else source.stat().st_size
         # Unchecked: without a bucket the URI shows a placeholder, and a dry run sends nothing.
         spec.artifact = Artifact.model_construct(uri=f"s3://{bucket or 'BUCKET'}/sha256/{digest}",
-                                                 digest=f"sha256:{digest}", size_bytes=artifact.stat().st_size)
+                                                 digest=f"sha256:{digest}", size_bytes=size)
     version_obj = resource(kinds.AGENT_VERSION, ref.object_name, s.namespace, spec,
                            labels={"app.kubernetes.io/name": name, "app.kubernetes.io/version": version})
     if dry_run:

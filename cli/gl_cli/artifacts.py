@@ -7,9 +7,11 @@ Any S3-compatible endpoint works; endpoint, bucket and credentials come the usua
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -41,9 +43,19 @@ def sha256_of(path: Path) -> str:
 def upload(path: Path, bucket: str, endpoint: str | None, progress: Callable[[int], None] | None = None) -> Uploaded:
     if not path.is_file():
         raise ArtifactError(f"artifact {path} is not a file")
-    hexdigest = sha256_of(path)
+    with path.open("rb") as handle:
+        return _upload(handle, sha256_of(path), path.stat().st_size, str(path), bucket, endpoint, progress)
+
+
+def upload_bytes(data: bytes, what: str, bucket: str, endpoint: str | None,
+                 progress: Callable[[int], None] | None = None) -> Uploaded:
+    """Upload an artifact built in memory (a packed agent project); ``what`` names it in errors."""
+    return _upload(io.BytesIO(data), hashlib.sha256(data).hexdigest(), len(data), what, bucket, endpoint, progress)
+
+
+def _upload(source: BinaryIO, hexdigest: str, size: int, what: str, bucket: str, endpoint: str | None,
+            progress: Callable[[int], None] | None) -> Uploaded:
     key = f"sha256/{hexdigest}"
-    size = path.stat().st_size
     s3 = boto3.client("s3", endpoint_url=endpoint)
     try:
         try:
@@ -53,13 +65,13 @@ def upload(path: Path, bucket: str, endpoint: str | None, progress: Callable[[in
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
                 raise
-        s3.upload_file(str(path), bucket, key, ExtraArgs={"Metadata": {"sha256": hexdigest}},
-                       Config=TransferConfig(multipart_threshold=MULTIPART_THRESHOLD,
-                                             multipart_chunksize=MULTIPART_THRESHOLD),
-                       Callback=progress)
+        s3.upload_fileobj(source, bucket, key, ExtraArgs={"Metadata": {"sha256": hexdigest}},
+                          Config=TransferConfig(multipart_threshold=MULTIPART_THRESHOLD,
+                                                multipart_chunksize=MULTIPART_THRESHOLD),
+                          Callback=progress)
         head = s3.head_object(Bucket=bucket, Key=key)
     except (ClientError, BotoCoreError) as error:
-        raise ArtifactError(f"uploading {path} to s3://{bucket} failed: {error}") from error
+        raise ArtifactError(f"uploading {what} to s3://{bucket} failed: {error}") from error
     if head["ContentLength"] != size or head.get("Metadata", {}).get("sha256") != hexdigest:
-        raise ArtifactError(f"s3://{bucket}/{key} does not match {path} after upload (size or sha256 differ)")
+        raise ArtifactError(f"s3://{bucket}/{key} does not match {what} after upload (size or sha256 differ)")
     return Uploaded(f"s3://{bucket}/{key}", f"sha256:{hexdigest}", size, False)

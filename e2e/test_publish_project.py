@@ -1,0 +1,91 @@
+"""`gl agent publish DIR`: pack an agent project, upload it to a real S3 server, publish it to a real API server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import boto3
+import pytest
+import yaml
+
+from e2e import registry as reg
+from e2e import s3_server
+from e2e.conftest import REPO
+from gl_api import artifact
+
+BUCKET = "greenlang-agents"
+CBAM = REPO / "examples" / "agents" / "cbam-calculator"
+CBAM_240 = REPO / "examples" / "agents" / "cbam-calculator-2.4.0"
+
+
+@pytest.fixture(scope="module")
+def s3():
+    with s3_server.running(BUCKET) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def gl(cluster, s3, operator, tmp_path):
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "COLUMNS": "250", "GL_S3_BUCKET": BUCKET,
+               "GL_S3_ENDPOINT": s3, **s3_server.CREDENTIALS}
+        return subprocess.run([sys.executable, "-c", "from gl_cli.main import main; main()", *args],
+                              capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    return run
+
+
+def test_publish_a_project_directory(gl, s3, api, namespace):
+    manifest = artifact.read_manifest(CBAM)
+    expected = artifact.digest(artifact.pack(CBAM))
+
+    dry = gl("agent", "publish", str(CBAM), "--dry-run", "-n", namespace)
+    assert dry.returncode == 0, dry.stderr
+    agent_obj, version_obj = yaml.safe_load_all(dry.stdout)
+    assert (agent_obj["kind"], version_obj["kind"]) == ("Agent", "AgentVersion")
+    assert version_obj["spec"]["artifact"]["digest"] == expected
+    assert f"packed {CBAM}" in dry.stderr and expected in dry.stderr
+
+    published = gl("agent", "publish", str(CBAM), "-n", namespace)
+    assert published.returncode == 0, published.stderr
+    assert published.stdout.strip() == "gl-cbam-calculator-v2@2.3.1"
+    assert f"artifact uploaded to s3://{BUCKET}/sha256/" in published.stderr
+
+    agent = reg.get(api, namespace, "agents", "gl-cbam-calculator-v2")["spec"]
+    assert agent == manifest.agent.to_k8s()  # the manifest's agent block, visibility and regions included
+    assert agent["displayName"] == "CBAM Carbon Calculator" and agent["domain"] == "sustainability.cbam"
+
+    spec = reg.get(api, namespace, "agentversions", "gl-cbam-calculator-v2-2.3.1")["spec"]
+    key = spec["artifact"]["uri"].removeprefix(f"s3://{BUCKET}/")
+    stored = boto3.client("s3", endpoint_url=s3).get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert spec["artifact"]["digest"] == f"sha256:{hashlib.sha256(stored).hexdigest()}" == expected
+    assert spec["artifact"]["sizeBytes"] == len(stored)
+    assert artifact.read_manifest(stored) == manifest
+    assert spec["capabilities"] == [c.to_k8s() for c in manifest.capabilities]
+    assert spec["runtime"] == manifest.runtime.to_k8s()
+    assert spec["releaseNotes"] == manifest.release_notes
+
+    # The next release of the same agent; a flag overrides the manifest's version.
+    candidate = gl("agent", "publish", str(CBAM_240), "--version", "2.4.0-rc.1", "-n", namespace)
+    assert candidate.returncode == 0, candidate.stderr
+    assert candidate.stdout.strip() == "gl-cbam-calculator-v2@2.4.0-rc.1"
+    assert "created Agent" not in candidate.stderr
+    rc = reg.get(api, namespace, "agentversions", "gl-cbam-calculator-v2-2.4.0-rc.1")["spec"]
+    assert "reportingYear" in rc["capabilities"][0]["inputSchema"]["properties"]
+    assert rc["artifact"]["digest"] == artifact.digest(artifact.pack(CBAM_240)) != expected
+
+
+def test_publish_dir_mistakes_are_one_clear_line(gl, namespace, tmp_path):
+    both = gl("agent", "publish", str(CBAM), "--artifact", str(CBAM / "README.md"), "-n", namespace)
+    assert both.returncode == 1 and "give either a project DIR or --artifact, not both" in both.stderr
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / artifact.MANIFEST).write_text("name: gl-broken\nversion: '1.0'\nentrypoint: x:y\n"
+                                                         "capabilities: [{name: run}]\n")
+    broken = gl("agent", "publish", str(tmp_path / "broken"), "-n", namespace)
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr
+    assert "greenlang-agent.yaml is invalid: version: Value error, must be a Semantic Versioning" in \
+        " ".join(broken.stderr.split())
+    neither = gl("agent", "publish", "-n", namespace)
+    assert neither.returncode == 1 and "give an agent project DIR, or --name and --version" in neither.stderr

@@ -1,0 +1,1 @@
+"""CBAM Carbon Calculator 2.4: per-sector default values for 2025 and 2026."""

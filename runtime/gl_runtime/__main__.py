@@ -1,0 +1,3 @@
+from gl_runtime.cli import main
+
+main()
