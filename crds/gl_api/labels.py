@@ -24,3 +24,26 @@ ENVIRONMENT = f"{GROUP}/environment"
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 OPERATOR_NAME = "greenlang-registry-operator"
+
+# Recommended Kubernetes labels, on every object the operator runs an agent with.
+NAME = "app.kubernetes.io/name"
+INSTANCE = "app.kubernetes.io/instance"
+APP_VERSION = "app.kubernetes.io/version"
+COMPONENT = "app.kubernetes.io/component"
+PART_OF = "app.kubernetes.io/part-of"
+PART_OF_VALUE = "greenlang-registry"
+MANAGED_BY_VALUE = "greenlang-registry"
+"""app.kubernetes.io/managed-by on an AgentDeployment's workloads (tenant objects say OPERATOR_NAME)."""
+
+VERSION = f"{GROUP}/version"
+"""Label on an AgentDeployment's Deployments and pods: the agent version they run."""
+
+DEPLOYMENT = f"{GROUP}/deployment"
+"""Label on everything an AgentDeployment owns: its name (Prometheus relabels it to `agentdeployment`)."""
+
+RETRY = f"{GROUP}/retry"
+"""Annotation on an AgentDeployment: change its value to retry versions rolled back after an SLO breach."""
+
+STABLE_HISTORY = f"{GROUP}/stable-history"
+"""Annotation on an AgentDeployment's serving Deployment: earlier stable versions, newest first, the
+versions an SLO breach rolls back to."""

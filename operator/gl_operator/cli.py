@@ -94,9 +94,15 @@ def _lead(api: client.ApiClient, args: argparse.Namespace) -> LeaderElector | No
 def run(args: argparse.Namespace) -> int:
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat[args.log_format.upper()])
     settings = operator_config.load(args.config)
+    if args.runtime_image:
+        settings.deployments.runtime_image = args.runtime_image
+    if args.prometheus_url:
+        settings.deployments.prometheus_url = args.prometheus_url
     api = kube_client.api_client(args.kubeconfig, args.context)
     _login_with(api)
-    import gl_operator.handlers  # noqa: F401  (registers the handlers)
+    import gl_operator.handlers  # (registers the handlers)
+
+    gl_operator.handlers.register_deployment_timer(settings)
 
     prometheus_client.disable_created_metrics()
     if args.metrics_address != "off":
@@ -109,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
     else:
         health.serve(_address(args.health_address), lambda: "leader")
-    log.info("greenlang registry operator starting; promotion policy %s", settings.promotion.model_dump(by_alias=True))
+    log.info("greenlang registry operator starting; promotion policy %s; deployments %s",
+             settings.promotion.model_dump(by_alias=True), settings.deployments.model_dump(by_alias=True))
     try:
         kopf.run(
             standalone=True,  # leadership comes from the Lease above, not from kopf's peering
@@ -147,6 +154,14 @@ def parser() -> argparse.ArgumentParser:
     runner.add_argument("--leader-identity", default=_default_identity(),
                         help="this replica's name in the Lease (default: $POD_NAME, else host name and a random "
                              "suffix)")
+    runner.add_argument("--runtime-image", default=os.environ.get("GL_RUNTIME_IMAGE"),
+                        help="image for agent versions without spec.image (default: $GL_RUNTIME_IMAGE, else the "
+                             "config's deployments.runtimeImage)")
+    runner.add_argument("--prometheus-url", default=os.environ.get("GL_PROMETHEUS_URL"),
+                        help="Prometheus HTTP API for SLO analysis and usage (default: $GL_PROMETHEUS_URL, else the "
+                             "config's deployments.prometheusUrl; without one, analysis is off). The artifact store "
+                             "given to agents comes from $GL_S3_ENDPOINT and $AWS_ACCESS_KEY_ID, "
+                             "$AWS_SECRET_ACCESS_KEY, $AWS_DEFAULT_REGION")
     runner.add_argument("--log-format", choices=["full", "plain", "json"], default="json",
                         help="log format (default: %(default)s, structured)")
     runner.add_argument("-v", "--verbose", action="store_true", help="debug logging")

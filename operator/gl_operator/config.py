@@ -7,6 +7,10 @@ soak, sunset 90 days after deprecation). Override them with a YAML file (``--con
     promotion:
       minEvaluationScore: 0.95
       soakSeconds: 1209600   # 14 days
+    deployments:
+      reconcileSeconds: 10
+      prometheusUrl: http://prometheus.monitoring:9090
+      usageWindow: 7d
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,8 +47,36 @@ class PromotionPolicy(_Settings):
         return timedelta(seconds=self.default_sunset_seconds)
 
 
+class Placement(_Settings):
+    """Where agent pods may run, added to every pod spec (e.g. a dedicated, tainted node pool)."""
+
+    node_selector: dict[str, str] | None = Field(None, description="Pod spec nodeSelector.")
+    tolerations: list[dict[str, Any]] | None = Field(None, description="Pod spec tolerations.")
+
+    def pod_fields(self) -> dict[str, Any]:
+        return {k: v for k, v in (("nodeSelector", self.node_selector), ("tolerations", self.tolerations)) if v}
+
+
+class DeploymentSettings(_Settings):
+    """How AgentDeployments run: the reconcile period, the default image, where SLOs are measured."""
+
+    reconcile_seconds: float = Field(10, gt=0, description="How often each AgentDeployment is reconciled "
+                                                           "(rollout steps, analysis, readiness).")
+    runtime_image: str | None = Field(None, description="Image for versions without spec.image "
+                                                        "(--runtime-image, $GL_RUNTIME_IMAGE).")
+    prometheus_url: str | None = Field(None, description="Prometheus HTTP API for SLO analysis (--prometheus-url, "
+                                                         "$GL_PROMETHEUS_URL); without it analysis is off and "
+                                                         "rollout steps advance on time alone.")
+    prometheus_timeout_seconds: float = Field(5, gt=0, description="Timeout of one Prometheus query.")
+    usage_window: str = Field("7d", pattern=r"^[0-9]+[smhd]$",
+                              description="Window of the usage written to AgentVersions' status.usage.")
+    usage_seconds: float = Field(60, gt=0, description="How often status.usage of running versions is refreshed.")
+    placement: Placement = Field(default_factory=Placement, description="nodeSelector and tolerations of agent pods.")
+
+
 class OperatorConfig(_Settings):
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
+    deployments: DeploymentSettings = Field(default_factory=DeploymentSettings)
     resync_seconds: float = Field(15, gt=0, description="How often waiting Promotions, sunsets and Agent "
                                                         "summaries are re-checked.")
     service_account: str = Field("system:serviceaccount:greenlang-system:greenlang-registry-operator",

@@ -13,11 +13,12 @@ from typing import Any
 
 import kopf
 
-from gl_api import GROUP, VERSION, conditions, kinds
+from gl_api import GROUP, VERSION, conditions, kinds, labels
 from gl_api.lifecycle import State
 from gl_kube import events, objects
-from gl_operator import (agent_status, deprecation_notices, metrics, promotions, publishing, resync,
+from gl_operator import (agent_deployments, agent_status, deprecation_notices, metrics, promotions, publishing, resync,
                          tenant_provisioning)
+from gl_operator.config import OperatorConfig
 
 log = logging.getLogger(__name__)
 
@@ -140,3 +141,60 @@ def tenant_deleted(name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> Non
             status.get("conditions"), "Ready", False, "DeletionBlocked", blocker, tenant["metadata"].get("generation"))})
         events.record(memo.api, tenant, events.WARNING, "DeletionBlocked", blocker)
         raise kopf.TemporaryError(blocker, delay=5)
+
+
+# --- AgentDeployments: workloads, rollouts, SLO analysis (agent_deployments.py) -------------------
+# Indexes answer the hot-path lookups from memory: an AgentDeployment's round never lists.
+
+@kopf.index(GROUP, VERSION, "agentversions")
+def agent_versions_by_agent(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status,
+                            **_: Any) -> dict[Any, Any]:
+    if not spec.get("agent") or not spec.get("version"):
+        return {}
+    return {(namespace, spec["agent"]): agent_deployments.version_view(namespace, name, spec, status)}
+
+
+@kopf.index(GROUP, VERSION, "tenantpolicies")
+def tenant_environments(name: str, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
+    return agent_deployments.tenant_views(name, spec)
+
+
+@kopf.index("apps", "v1", "deployments", labels={labels.DEPLOYMENT: kopf.PRESENT})
+def agent_workloads(namespace: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {(namespace, body["metadata"]["labels"][labels.DEPLOYMENT]): agent_deployments.observe(body)}
+
+
+def _lookups(kwargs: dict[str, Any]) -> agent_deployments.Lookups:
+    return agent_deployments.Lookups(kwargs["agent_versions_by_agent"], kwargs["tenant_environments"],
+                                     kwargs["agent_workloads"])
+
+
+@kopf.on.resume(GROUP, VERSION, "agentdeployments")
+@kopf.on.create(GROUP, VERSION, "agentdeployments")
+@kopf.on.update(GROUP, VERSION, "agentdeployments")
+def agent_deployment_rollout(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    with metrics.RECONCILE.labels(kind="AgentDeployment").time():
+        agent_deployments.reconcile(memo.api, memo.config, namespace, name, _lookups(kwargs))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={labels.DEPLOYMENT: kopf.PRESENT})
+def agent_workload_changed(namespace: str, body: kopf.Body, memo: kopf.Memo, type: str, **kwargs: Any) -> None:
+    """Replicas became ready (or a quota refused them): the rollout may move on now, not at the next tick."""
+    owners = [o for o in body["metadata"].get("ownerReferences") or []
+              if o.get("kind") == kinds.AGENT_DEPLOYMENT.kind and o.get("controller")]
+    if not owners or type == "DELETED":
+        return
+    agent_deployments.reconcile(memo.api, memo.config, namespace, owners[0]["name"], _lookups(kwargs))
+
+
+def register_deployment_timer(config: OperatorConfig) -> None:
+    """The periodic round of every AgentDeployment (steps end and analyses run on time, not on events),
+    registered once the operator's settings are known."""
+
+    @kopf.timer(GROUP, VERSION, "agentdeployments", interval=config.deployments.reconcile_seconds,
+                initial_delay=config.deployments.reconcile_seconds, sharp=False, id="agent_deployment_round")
+    def agent_deployment_round(namespace: str, name: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+        with metrics.RECONCILE.labels(kind="AgentDeployment").time():
+            lookups = _lookups(kwargs)
+            agent_deployments.reconcile(memo.api, memo.config, namespace, name, lookups)
+            agent_deployments.write_usage(memo.api, memo.config, dict(body), lookups)
