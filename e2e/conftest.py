@@ -19,6 +19,7 @@ from kubernetes import client, config
 from gl_devenv import cluster as local_cluster
 from gl_devenv import crd_install, external
 from e2e.operator_process import OperatorProcess
+from e2e.runtime_stack import RuntimeStack, running
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -79,3 +80,12 @@ def operator(operator_process: OperatorProcess) -> OperatorProcess:
     if not operator_process.running():
         operator_process.start()
     return operator_process
+
+
+@pytest.fixture(scope="session")
+def runtime_stack(cluster, operator_process: OperatorProcess) -> Iterator[RuntimeStack]:
+    """A real node for agent pods, Prometheus and S3 on the node's address; the operator uses them."""
+    if not isinstance(cluster, local_cluster.LocalCluster):
+        pytest.fail("the runtime tests run a real node beside the local control plane (GL_E2E_CLUSTER=local)")
+    with running(cluster, operator_process) as stack:
+        yield stack

@@ -21,7 +21,7 @@ import yaml
 from gl_devenv.cluster import free_port
 
 # Fast enough for tests, long enough that "fast track skips the soak" is observable.
-TEST_CONFIG = {"promotion": {"soakSeconds": 10}, "resyncSeconds": 1}
+TEST_CONFIG = {"promotion": {"soakSeconds": 10}, "resyncSeconds": 1, "deployments": {"reconcileSeconds": 1}}
 
 
 class OperatorProcess:
@@ -35,6 +35,12 @@ class OperatorProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.health_port = 0
         self.metrics_port = 0
+        self.env: dict[str, str] = {}
+
+    def reconfigure(self, config: dict, env: dict[str, str] | None = None) -> None:
+        """Settings and environment for the next start (the runtime's image, Prometheus, S3...)."""
+        self.config.write_text(yaml.safe_dump(config))
+        self.env = dict(env or {})
 
     def start(self, env: dict[str, str] | None = None, wait: bool = True) -> None:
         self.health_port, self.metrics_port = free_port(), free_port()
@@ -44,7 +50,7 @@ class OperatorProcess:
                  f"--config={self.config}", f"--health-address=127.0.0.1:{self.health_port}",
                  f"--metrics-address=127.0.0.1:{self.metrics_port}", "--log-format=full",
                  "--leader-election-namespace=greenlang-system", f"--leader-identity={self.identity}"],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env, **(env or {})})
         if wait:
             self.wait_role("leader")
 

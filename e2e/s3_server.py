@@ -20,12 +20,13 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "greenlang-test", "AWS_SECRET_ACCESS_KEY": "
 
 
 @contextlib.contextmanager
-def running(bucket: str = "greenlang-agents") -> Iterator[str]:
+def running(bucket: str = "greenlang-agents", host: str = "127.0.0.1") -> Iterator[str]:
+    """``host`` is loopback, or the real node's address when agent pods must fetch from it."""
     port = free_port()
     executable = shutil.which("moto_server") or os.path.join(os.path.dirname(sys.executable), "moto_server")
-    process = subprocess.Popen([executable, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+    process = subprocess.Popen([executable, "-H", host, "-p", str(port)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = f"http://{host}:{port}"
     try:
         for _ in range(100):
             try:

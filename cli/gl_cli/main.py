@@ -7,11 +7,11 @@ from pathlib import Path
 
 import typer
 
-from gl_cli import agent_check, agents, audit, promotions, slo, tenants, usage
+from gl_cli import agent_check, agents, audit, invoke, promotions, slo, tenants, usage
 from gl_cli.app import app
 
 agent = typer.Typer(no_args_is_help=True, help="Agents and their versions.")
-for part in (agents, promotions, usage, agent_check):  # in the order `gl agent --help` lists them
+for part in (agents, promotions, invoke, usage, agent_check):  # in the order `gl agent --help` lists them
     agent.add_typer(part.commands)
 app.add_typer(agent, name="agent")
 app.add_typer(audit.commands, name="audit")

@@ -19,6 +19,8 @@ from gl_api.labels import OPERATOR_NAME
 log = logging.getLogger(__name__)
 NORMAL, WARNING = "Normal", "Warning"
 ADMISSION_DENIED = "AdmissionDenied"
+# Decisions the audit trail keeps besides denials: the runtime rolling a version back on an SLO breach.
+ROLLED_BACK = "RolledBack"
 ACTOR_ANNOTATION = f"{GROUP}/actor"
 
 

@@ -40,6 +40,7 @@ def tool_dir(tool: str) -> Path:
     version = {
         "kubernetes": versions.KUBERNETES,
         "node": versions.KUBERNETES,
+        "prometheus": versions.PROMETHEUS,
         "etcd": versions.ETCD,
         "kwok": versions.KWOK,
         "opa": versions.OPA,
@@ -179,6 +180,20 @@ def build_opa() -> None:
     _finish("opa", _go_install("opa", "github.com/open-policy-agent/opa", versions.OPA, "opa"))
 
 
+def build_prometheus() -> None:
+    """Prometheus with its Kubernetes service discovery (the web UI's assets are not in the module; the API is)."""
+    # The module's v0.MMNN.P is release M.NN.P (v0.316.0 = 3.16.0).
+    combined, patch = versions.PROMETHEUS.removeprefix("v0.").split(".")
+    release = f"{int(combined) // 100}.{int(combined) % 100}.{patch}"
+    staging = _staging("prometheus")
+    print(f"+ go install github.com/prometheus/prometheus/cmd/prometheus@{versions.PROMETHEUS}", flush=True)
+    subprocess.run(["go", "install", "-trimpath", "-tags=netgo",
+                    "-ldflags", f"-s -w -X github.com/prometheus/common/version.Version={release}",
+                    f"github.com/prometheus/prometheus/cmd/prometheus@{versions.PROMETHEUS}"],
+                   env={**_go_env(), "GOBIN": str(staging)}, check=True, cwd=staging)
+    _finish("prometheus", staging)
+
+
 def build_helm() -> None:
     _finish("helm", _go_install("helm", "helm.sh/helm/v3/cmd/helm", versions.HELM, "helm"))
 
@@ -190,10 +205,12 @@ BUILDERS = {
     "opa": build_opa,
     "helm": build_helm,
     "node": build_node,
+    "prometheus": build_prometheus,
 }
 CONTROL_PLANE = ("etcd", "kwok", "kubernetes")
-# What `gl-dev build` and the test suite need: the control plane and the policy engine.
-DEFAULT_TOOLS = (*CONTROL_PLANE, "opa")
+# What `gl-dev build` and the test suite need: the control plane, the policy engine, the real
+# node's kubelet (it shares the Kubernetes build cache) and Prometheus for the agents' SLOs.
+DEFAULT_TOOLS = (*CONTROL_PLANE, "opa", "node", "prometheus")
 
 
 def ensure(tools: tuple[str, ...] | list[str] = CONTROL_PLANE, force: bool = False) -> None:

@@ -120,6 +120,7 @@ class ClusterPki:
     front_proxy_ca: Pair
     front_proxy_client: Pair
     service_account: Pair
+    kubelet_client: Pair
 
 
 def ensure_pki(directory: Path) -> ClusterPki:
@@ -138,4 +139,7 @@ def ensure_pki(directory: Path) -> ClusterPki:
         front_proxy_ca=front_proxy_ca,
         front_proxy_client=ensure_leaf(directory, "front-proxy-client", front_proxy_ca, "front-proxy-client"),
         service_account=ensure_service_account_keys(directory),
+        # How the API server reaches a real node's kubelet (logs, exec, port-forward).
+        kubelet_client=ensure_leaf(directory, "apiserver-kubelet-client", ca, "kube-apiserver-kubelet-client",
+                                   organizations=("system:masters",)),
     )

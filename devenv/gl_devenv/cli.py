@@ -1,8 +1,9 @@
 """`gl-dev`: run the registry locally on a real control plane built from Go modules.
 
     gl-dev up        build what is missing, start the control plane, install the CRDs and admission
-                     policies, run OPA and the webhook server, the operator, Postgres and the mirror
-                     (search and audit, as an aggregated API) and a local S3
+                     policies, run OPA and the webhook server, a real node (kubelet, containerd)
+                     for agent pods, Prometheus, a local S3, the operator, Postgres and the mirror
+                     (search and audit, as an aggregated API)
     gl-dev status    show each component's health and where the kubeconfig is
     gl-dev down      stop everything (etcd data stays; --purge removes it)
     gl-dev build     only build the control-plane binaries into the shared cache
@@ -17,7 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gl_devenv import build, cluster, crd_install, health, postgres, registry_services, webhook_service
+from gl_devenv import (build, cluster, crd_install, health, node, postgres, prometheus, registry_services,
+                       webhook_service)
 
 EPILOG = """examples:
   eval "$(gl-dev up)"        # exports KUBECONFIG and the S3 settings gl agent publish uses
@@ -44,8 +46,23 @@ def _up(args: argparse.Namespace) -> int:
     opa = webhook_service.start_opa(local)
     webhooks = webhook_service.start_webhooks(local, opa, registry_services.OPERATOR_IDENTITY)
     running.append(f"webhooks at {webhooks} deciding with OPA at {opa}")
+    runtime_env: dict[str, str] = {}
+    operator_config: dict = {}
+    s3_host = "127.0.0.1"
+    if not args.no_node:
+        print("starting the real node (containerd, kubelet) and Prometheus...", file=sys.stderr)
+        real = node.RealNode(local)
+        real.start(timeout=args.timeout)
+        assert real.runtime_image is not None
+        metrics_url = prometheus.start(local)
+        runtime_env = {"GL_RUNTIME_IMAGE": real.runtime_image.reference, "GL_PROMETHEUS_URL": metrics_url}
+        operator_config = {"deployments": {"placement": node.placement()}}
+        s3_host = node.NODE_IP  # agent pods fetch their artifacts from it
+        running.append(f"node {node.NODE_NAME} Ready ({node.NODE_IP}); Prometheus at {metrics_url}")
+    s3 = registry_services.start_s3(local, host=s3_host)
+    running.append(f"S3 at {s3['GL_S3_ENDPOINT']} (bucket {s3['GL_S3_BUCKET']})")
     if not args.no_operator:
-        metrics = registry_services.start_operator(local)
+        metrics = registry_services.start_operator(local, operator_config, env={**runtime_env, **s3})
         running.append(f"operator running (metrics {metrics}, logs {local.log_dir}/gl-operator.log)")
     if not args.no_mirror:
         database = postgres.LocalPostgres(postgres.project_directory(args.home), port=_postgres_port(args.home))
@@ -54,11 +71,9 @@ def _up(args: argparse.Namespace) -> int:
         (args.home / "postgres.port").write_text(str(database.port))
         path = registry_services.start_mirror(local, database.dsn())
         running.append(f"Postgres at {database.dsn()}; mirror serving {path}")
-    s3 = registry_services.start_s3(local)
-    running.append(f"S3 at {s3['GL_S3_ENDPOINT']} (bucket {s3['GL_S3_BUCKET']})")
     print(f"ready: {local.server}; {'; '.join(running)}. Use it with:", file=sys.stderr)
     print(f"export KUBECONFIG={local.kubeconfig}")
-    for key, value in s3.items():
+    for key, value in {**s3, **({"GL_PROMETHEUS_URL": runtime_env["GL_PROMETHEUS_URL"]} if runtime_env else {})}.items():
         print(f"export {key}={value}")
     return 0
 
@@ -76,6 +91,8 @@ def _down(args: argparse.Namespace) -> int:
     registry_services.stop_mirror(local)
     registry_services.stop_operator(local)
     webhook_service.stop(local)
+    prometheus.stop(local)
+    node.RealNode(local).stop()
     postgres.LocalPostgres(postgres.project_directory(args.home)).stop()
     local.stop()
     if args.purge and args.home.exists():
@@ -92,6 +109,8 @@ def _down(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     local = cluster.LocalCluster(args.home)
     for name, state in local.status().items():
+        print(f"{name:24} {state}")
+    for name, state in node.RealNode(local).status().items():
         print(f"{name:24} {state}")
     for name, state in health.registry_status(local).items():
         print(f"{name:24} {state}")
@@ -123,6 +142,8 @@ def parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="start the local control plane and every registry component")
     up.add_argument("--no-operator", action="store_true", help="leave the registry operator out")
     up.add_argument("--no-mirror", action="store_true", help="leave Postgres and the mirror out")
+    up.add_argument("--no-node", action="store_true",
+                    help="no real node and no Prometheus: AgentDeployments then have nowhere to run (needs root)")
     up.add_argument("--timeout", type=float, default=300, help="seconds to wait for readiness once built")
     up.set_defaults(run=_up)
     down = commands.add_parser("down", help="stop the local control plane")

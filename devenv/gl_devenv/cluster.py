@@ -114,7 +114,9 @@ class LocalCluster:
                 "--bind-address=127.0.0.1", f"--secure-port={ports.scheduler}", "--leader-elect=false",
             ])
             self._spawn("kwok", [
-                f"--kubeconfig={component_kubeconfigs['kwok']}", "--manage-all-nodes=true",
+                f"--kubeconfig={component_kubeconfigs['kwok']}",
+                # Only the fake node: a real node's kubelet (gl_devenv.node) must be left alone.
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 f"--config={build.binary('kwok', 'stages.yaml')}",
                 f"--server-address=127.0.0.1:{ports.kwok}", "--node-ip=127.0.0.1",
             ])
@@ -199,6 +201,10 @@ class LocalCluster:
             "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--proxy-client-cert-file={pki.front_proxy_client.cert}",
             f"--proxy-client-key-file={pki.front_proxy_client.key}",
+            # A real node (gl_devenv.node) registers its own address; logs and exec go there.
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={pki.kubelet_client.cert}",
+            f"--kubelet-client-key={pki.kubelet_client.key}",
         ]
 
     def _controller_manager_args(self, ports: Ports, pki: certs.ClusterPki, kubeconfig: Path) -> list[str]:
@@ -257,6 +263,11 @@ class LocalCluster:
             if time.monotonic() > deadline:
                 raise ClusterError(f"{name} was not ready at {url}; {self._log_tail(name)}")
             time.sleep(0.25)
+
+    def component_kubeconfig(self, name: str, user: certs.Pair) -> Path:
+        """A kubeconfig in the run directory that authenticates with ``user``'s client certificate."""
+        ports = Ports(**json.loads(self.state_file.read_text())["ports"])
+        return self._write_kubeconfig(self.run_dir / f"{name}.kubeconfig", ports, user, certs.ensure_pki(self.pki_dir))
 
     def _write_kubeconfig(self, path: Path, ports: Ports, user: certs.Pair, pki: certs.ClusterPki) -> Path:
         def b64(p: Path) -> str:

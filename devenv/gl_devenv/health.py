@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from gl_devenv import registry_services, webhook_service
+from gl_devenv import node, prometheus, registry_services, webhook_service
 from gl_devenv.cluster import LocalCluster
 
 
@@ -47,8 +47,17 @@ CHECKS: dict[str, Callable[[LocalCluster], str]] = {
     registry_services.OPERATOR: _operator,
     registry_services.MIRROR: lambda local: _ready(
         f"https://localhost:{_port(local, f'{registry_services.MIRROR}.ports')}/healthz", insecure=True),
-    registry_services.S3: lambda local: _ready(f"http://127.0.0.1:{_port(local, 's3.port')}/"),
+    registry_services.S3: lambda local: _ready(f"{(local.run_dir / 's3.endpoint').read_text().strip()}/"),
+    prometheus.PROMETHEUS: lambda local: _ready(
+        f"http://127.0.0.1:{_port(local, f'{prometheus.PROMETHEUS}.port')}/-/ready"),
+    "kubelet": lambda local: _node_ready(local),
 }
+
+
+def _node_ready(local: LocalCluster) -> str:
+    result = local.kubectl("get", "node", node.NODE_NAME, "-o",
+                           'jsonpath={.status.conditions[?(@.type=="Ready")].status}', check=False)
+    return f"node {node.NODE_NAME} Ready" if result.stdout.strip() == "True" else f"node {node.NODE_NAME} not Ready"
 
 
 def registry_status(local: LocalCluster) -> dict[str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,13 @@ OPERATOR_IDENTITY = "greenlang-registry-operator"
 OPERATOR_NAMESPACE = crd_install.SYSTEM_NAMESPACE
 
 
-def start_operator(cluster: LocalCluster, config: dict[str, Any] | None = None, timeout: float = 60) -> str:
-    """Run `gl-operator` (leader-elected on its Lease) against the cluster in the background."""
+def start_operator(cluster: LocalCluster, config: dict[str, Any] | None = None, timeout: float = 60,
+                   env: dict[str, str] | None = None) -> str:
+    """Run `gl-operator` (leader-elected on its Lease) against the cluster in the background.
+
+    ``env`` adds to its environment: the runtime image, Prometheus and the artifact store
+    (``GL_RUNTIME_IMAGE``, ``GL_PROMETHEUS_URL``, ``GL_S3_ENDPOINT``, ``AWS_*``).
+    """
     processes = cluster.processes
     ports_file = cluster.run_dir / f"{OPERATOR}.ports"
     if not processes.running(OPERATOR):
@@ -36,7 +42,8 @@ def start_operator(cluster: LocalCluster, config: dict[str, Any] | None = None, 
         processes.spawn(OPERATOR, [
             sys.executable, "-m", "gl_operator", "run", f"--kubeconfig={identity}", f"--config={settings}",
             f"--health-address=127.0.0.1:{health}", f"--metrics-address=127.0.0.1:{metrics}",
-            f"--leader-election-namespace={OPERATOR_NAMESPACE}", "--leader-identity=gl-dev"], cwd=cluster.workdir)
+            f"--leader-election-namespace={OPERATOR_NAMESPACE}", "--leader-identity=gl-dev"], cwd=cluster.workdir,
+            env={**os.environ, **env} if env else None)
     health, metrics = ports_file.read_text().split()
     processes.wait_healthy(OPERATOR, f"http://127.0.0.1:{health}/healthz", timeout)
     return f"http://127.0.0.1:{metrics}/metrics"
@@ -111,25 +118,26 @@ S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "greenlang-dev", "AWS_SECRET_ACCESS_KEY":
                   "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-def start_s3(cluster: LocalCluster, timeout: float = 30) -> dict[str, str]:
-    """A real S3-compatible server on loopback (moto's standalone server) with the artifact bucket.
+def start_s3(cluster: LocalCluster, timeout: float = 30, host: str = "127.0.0.1") -> dict[str, str]:
+    """A real S3-compatible server (moto's standalone server) with the artifact bucket, on ``host``:
+    loopback, or the real node's address so that agent pods can fetch their artifacts.
 
     Returns the environment `gl agent publish` needs. Objects live in memory: restarting the
     server empties the bucket (the dev registry keeps the digests, not the bytes).
     """
-    import boto3
-    import os
     import shutil
 
+    import boto3
+
     processes = cluster.processes
-    port_file = cluster.run_dir / "s3.port"
+    endpoint_file = cluster.run_dir / "s3.endpoint"
     if not processes.running(S3):
         port = free_port()
-        port_file.write_text(str(port))
+        endpoint = f"http://{host}:{port}"
+        endpoint_file.write_text(endpoint)
         executable = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
-        processes.spawn(S3, [executable, "-H", "127.0.0.1", "-p", str(port)], cwd=cluster.workdir)
-        processes.wait_healthy(S3, f"http://127.0.0.1:{port}/", timeout)
+        processes.spawn(S3, [executable, "-H", host, "-p", str(port)], cwd=cluster.workdir)
+        processes.wait_healthy(S3, f"{endpoint}/", timeout)
         os.environ.update(S3_CREDENTIALS)
-        boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}").create_bucket(Bucket=S3_BUCKET)
-    return {"GL_S3_ENDPOINT": f"http://127.0.0.1:{port_file.read_text().strip()}", "GL_S3_BUCKET": S3_BUCKET,
-            **S3_CREDENTIALS}
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=S3_BUCKET)
+    return {"GL_S3_ENDPOINT": endpoint_file.read_text().strip(), "GL_S3_BUCKET": S3_BUCKET, **S3_CREDENTIALS}

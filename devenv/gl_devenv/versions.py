@@ -12,3 +12,5 @@ ETCD = "v3.6.16"
 KWOK = "v0.8.0"
 OPA = "v1.22.3"
 HELM = "v3.22.0"
+# Prometheus 3.16 is tagged v0.316.0 in its Go module. Debian's 2.42 lacks Kubernetes discovery.
+PROMETHEUS = "v0.316.0"

@@ -1,6 +1,7 @@
 """Audit records derived from what the mirror observes, and the verification of the chain.
 
-Each create, update, delete, state change, approval and admission denial becomes one row of
+Each create, update, delete, state change, approval, admission denial and automatic rollback
+becomes one row of
 ``audit_events`` (written through ``audit_append`` in the same transaction as the object, so a
 replayed event, which changes no object, adds no audit row either).
 """
@@ -16,11 +17,11 @@ from psycopg.types.json import Jsonb
 
 from gl_api import labels
 from gl_api.labels import LAST_MODIFIED_BY
+from gl_kube.events import ACTOR_ANNOTATION, ROLLED_BACK
+from gl_kube.events import ADMISSION_DENIED as DENIAL_REASON
 
 UNKNOWN = "unknown"
 VANISHED_ACTOR = "unknown (deleted while the mirror was not watching)"
-DENIAL_REASON = "AdmissionDenied"
-ACTOR_ANNOTATION = "registry.greenlang.ai/actor"
 # kopf's own bookkeeping, not a user's change.
 _IGNORED_ANNOTATIONS = ("registry.greenlang.ai/last-handled-configuration", "kopf.zalando.org/")
 
@@ -56,7 +57,7 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 
 def records(kind: str, event_type: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[AuditRecord]:
     if kind == "Event":
-        return _denial(after) if event_type == "ADDED" else []
+        return (_denial(after) + _rollback(after)) if event_type == "ADDED" else []
     if event_type == "DELETED":
         return [AuditRecord("delete", _annotations(before or after).get(LAST_MODIFIED_BY, UNKNOWN))]
     if event_type == "VANISHED":
@@ -102,6 +103,15 @@ def _denial(event: dict[str, Any] | None) -> list[AuditRecord]:
         return []
     return [AuditRecord("admission_denial", _annotations(event).get(ACTOR_ANNOTATION, UNKNOWN),
                         {"object": event.get("involvedObject")}, decision="denied", reason=event.get("message"))]
+
+
+def _rollback(event: dict[str, Any] | None) -> list[AuditRecord]:
+    """An automatic rollback, decided by the operator on measured SLOs; the message carries the figures."""
+    if not event or event.get("reason") != ROLLED_BACK:
+        return []
+    actor = event.get("reportingComponent") or (event.get("source") or {}).get("component") or UNKNOWN
+    return [AuditRecord("rollback", actor, {"object": event.get("involvedObject")}, decision="rolled_back",
+                        reason=event.get("message"))]
 
 
 def subject(kind: str, obj: dict[str, Any]) -> tuple[str, str, str, str | None]:

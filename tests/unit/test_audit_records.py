@@ -45,3 +45,13 @@ def test_denial_events_become_audit_rows():
         "registry.greenlang.ai/actor": "alice"}}, "involvedObject": {"kind": "Promotion", "name": "p"}}
     assert [(r.operation, r.actor, r.decision, r.reason) for r in audit.records("Event", "ADDED", None, event)] == [
         ("admission_denial", "alice", "denied", "no")]
+
+
+def test_automatic_rollbacks_become_audit_rows_with_the_measured_figures():
+    message = "rolled back 2.4.0 to 2.3.1: error rate 4.1% > 0.5%"
+    event = {"reason": "RolledBack", "type": "Warning", "message": message, "metadata": {},
+             "reportingComponent": "greenlang-registry-operator",
+             "involvedObject": {"kind": "AgentDeployment", "name": "cbam"}}
+    assert [(r.operation, r.actor, r.decision, r.reason) for r in audit.records("Event", "ADDED", None, event)] == [
+        ("rollback", "greenlang-registry-operator", "rolled_back", message)]
+    assert audit.records("Event", "ADDED", None, {**event, "reason": "StepAdvanced"}) == []
