@@ -19,7 +19,7 @@ from kubernetes import client, config
 from gl_devenv import cluster as local_cluster
 from gl_devenv import crd_install, external
 from e2e.operator_process import OperatorProcess
-from e2e.runtime_stack import RuntimeStack, running
+from e2e.runtime_stack import RuntimeStack, operator_using, running
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -83,9 +83,16 @@ def operator(operator_process: OperatorProcess) -> OperatorProcess:
 
 
 @pytest.fixture(scope="session")
-def runtime_stack(cluster, operator_process: OperatorProcess) -> Iterator[RuntimeStack]:
-    """A real node for agent pods, Prometheus and S3 on the node's address; the operator uses them."""
+def runtime_stack(cluster) -> Iterator[RuntimeStack]:
+    """A real node for agent pods, Prometheus, and S3 on the node's address."""
     if not isinstance(cluster, local_cluster.LocalCluster):
         pytest.fail("the runtime tests run a real node beside the local control plane (GL_E2E_CLUSTER=local)")
-    with running(cluster, operator_process) as stack:
+    with running(cluster) as stack:
         yield stack
+
+
+@pytest.fixture(scope="module")
+def runtime_operator(runtime_stack: RuntimeStack, operator_process: OperatorProcess) -> Iterator[OperatorProcess]:
+    """The operator with the runtime image, Prometheus, S3 and the agent pool's placement, for one module."""
+    with operator_using(runtime_stack, operator_process) as operator:
+        yield operator

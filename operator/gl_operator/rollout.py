@@ -212,7 +212,8 @@ class _Machine:
     def rollback(self, bad: str, to: str, verdict: Verdict) -> None:
         if bad not in self.rolled_back:
             self.rolled_back = [*self.rolled_back, bad][-ROLLED_BACK_MAX:]
-        self.last_breach = {"version": bad, "at": conditions.timestamp(self.now), "message": verdict.message[:4096]}
+        self.last_breach = {"version": bad, "at": conditions.timestamp(self.now), "message": verdict.message[:4096],
+                            "rolledBackTo": to}
         self.event(WARNING, "RolledBack", f"rolled back from {self.at(bad)} to {self.at(to)}: {verdict.message}")
         self.rolling_back, self.failed, self.step = True, 0, None
         self.restart_clock()
@@ -406,7 +407,11 @@ class _Machine:
             (o := observed[w.name]) is not None and o.current and o.ready >= (w.replicas or 0)
             for w in wants)
         quota = next((o.quota_message for w in wants if (o := observed[w.name]) and o.quota_message), None)
-        degraded_by_rollback = self.held_back or (self.target is not None and self.target in self.rolled_back)
+        # Degraded while it runs the version a breach sent it back to; a later successful rollout
+        # (even of a version below the held-back one) makes it healthy again.
+        on_rollback_target = not self.last_breach or self.last_breach.get("rolledBackTo") in (None, self.stable)
+        degraded_by_rollback = on_rollback_target and (
+            self.held_back or (self.target is not None and self.target in self.rolled_back))
         before = self.previous.get("phase")
         if self.stable is None:
             phase = DeploymentPhase.pending.value

@@ -31,12 +31,12 @@ class Sim:
         self.plan = None
         self.ready = True
 
-    def round(self, target, verdict=None, enabled=True, advance=1.0):
+    def round(self, target, verdict=None, enabled=True, advance=1.0, held_back=False):
         self.now += timedelta(seconds=advance)
         version = rollout.analysed_version(self.glad["status"])
         verdicts = {version: verdict} if verdict is not None and version else {}
         plan = rollout.plan(self.glad, target, self.rolled_back, self.observed, verdicts, analysis_enabled=enabled,
-                            now=self.now, held_back=False)
+                            now=self.now, held_back=held_back)
         self.plan = plan
         self.glad["status"] = {k: v for k, v in plan.status.items() if v is not None}
         self.rolled_back = list(plan.status.get("rolledBackVersions") or [])
@@ -111,6 +111,22 @@ def test_rolling_update_breach_rolls_back_and_never_retries():
     assert sim.reasons().count("RolloutStarted") == 1
     available = {c["type"]: c for c in sim.status["conditions"]}["Available"]
     assert available["reason"] == "RolledBack" and "p95 742 ms > 500 ms" in available["message"]
+
+
+def test_a_later_good_rollout_ends_the_degradation_though_the_breaching_version_stays_held_back():
+    sim = deployed(Sim(analysis={"windowSeconds": 30}))
+    sim.round("2.4.0")
+    sim.round("2.4.0", FAIL)
+    sim.round("2.3.1", held_back=True)   # the range now selects 2.3.1; 2.4.0 is held back
+    assert sim.status["phase"] == "Degraded" and sim.status["lastBreach"]["rolledBackTo"] == "2.3.1"
+    sim.round("2.3.2", held_back=True)   # 2.3.2 appears: below 2.4.0, rolled out normally
+    sim.round("2.3.2", PASS, held_back=True)               # rolled: analysis starts
+    sim.round("2.3.2", PASS, held_back=True, advance=31)   # measured over its whole window: promoted
+    sim.round("2.3.2", held_back=True)
+    assert (sim.status["phase"], sim.status["stableVersion"]) == ("Available", "2.3.2")
+    available = {c["type"]: c for c in sim.status["conditions"]}["Available"]
+    assert available["reason"] == "MinimumReplicasAvailable"
+    assert sim.status["rolledBackVersions"] == ["2.4.0"] and sim.status["lastBreach"]["version"] == "2.4.0"
 
 
 def test_failure_limit_counts_failed_measurements():

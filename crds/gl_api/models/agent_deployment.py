@@ -131,6 +131,7 @@ class Breach(Model):
     version: str = Field(max_length=128, description="The version that breached its SLOs.")
     at: datetime = Field(description="When the breach was measured.")
     message: str = Field(max_length=TEXT, description="Which objectives failed, with the measured values.")
+    rolled_back_to: str | None = Field(None, max_length=128, description="The version it was rolled back to.")
 
 
 class Replicas(Model):
