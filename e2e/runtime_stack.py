@@ -41,7 +41,8 @@ CAPABILITY = "calculate-embedded-emissions"
 
 BUCKET = "greenlang-agents"
 # Fast reconciles and short analysis windows, so a rollout is minutes of test time, not hours.
-RUNTIME_CONFIG = {**TEST_CONFIG, "deployments": {"reconcileSeconds": 1, "placement": real_node.placement()}}
+RUNTIME_CONFIG = {**TEST_CONFIG, "deployments": {"reconcileSeconds": 1, "usageSeconds": 2, "usageWindow": "1h",
+                                                  "placement": real_node.placement()}}
 
 
 @dataclass

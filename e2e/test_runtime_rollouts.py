@@ -113,6 +113,20 @@ def test_a_deployed_agent_runs_in_real_pods_and_answers_through_its_service(runt
     wait.until(lambda: {s["metric"]["code"] for s in runtime_stack.query(promql)} >= {"200", "400"}, timeout=30,
                what="Prometheus to have scraped both answers")
 
+    def measured() -> dict:
+        listed = runtime_stack.gl("agent", "metrics", f"{reg.AGENT}@2.3.1", "--window", "1h", "-n", team, "-o", "json")
+        assert listed.returncode == 0, listed.stderr
+        return json.loads(listed.stdout)["items"][0]
+    figures = wait.until(lambda: (m := measured())["requests"] >= 2 and m, timeout=30, what="2 requests measured")
+    assert (figures["errors"], figures["errorRate"]) == (0, 0.0)  # a 400 is the caller's error, not the agent's
+    assert figures["p50LatencyMs"] > 0
+
+    # What the promotion checks read: usage measured from the pods, written back to the version.
+    usage = wait.until(lambda: (reg.status(api, team, "agentversions", f"{reg.AGENT}-2.3.1").get("usage") or {})
+                       .get("requests", 0) >= 2 and reg.status(api, team, "agentversions", f"{reg.AGENT}-2.3.1")["usage"],
+                       timeout=30, what="status.usage of 2.3.1")
+    assert (usage["errorRate"], usage["window"]) == (0.0, "1h")
+
 
 def test_a_canary_of_the_defective_version_is_rolled_back_on_its_measured_error_rate(runtime_stack, cluster, api,
                                                                                     tenant):
@@ -136,6 +150,11 @@ def test_a_canary_of_the_defective_version_is_rolled_back_on_its_measured_error_
     available = conditions(status)["Available"]
     assert (available["status"], available["reason"]) == ("True", "RolledBack") and "2.4.0" in available["message"]
     assert any("2.4.0" in m and "error rate" in m for m in warnings(api, dev, "SLOBreach"))
+    slo_status = runtime_stack.gl("slo", "status", "--agent", reg.AGENT, "-n", dev, "-o", "json")
+    assert slo_status.returncode == 0, slo_status.stderr
+    (shown,) = json.loads(slo_status.stdout)["items"]
+    assert shown["deployment"] == f"{dev}/cbam" and shown["version"] == "2.3.1" and shown["phase"] == "Degraded"
+    assert "2.4.0" in shown["lastBreach"] and "error rate" in shown["lastBreach"]
     wait.until(lambda: versions_running(api, dev) == {"2.3.1"}, timeout=60, what="only 2.3.1 pods")
 
     # No flapping: the range still selects 2.4.0, but a rolled-back version is not tried again.

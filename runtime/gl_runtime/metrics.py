@@ -15,6 +15,13 @@ LABELS = ("agent", "version", "capability", "code")
 # no capability can be called this (names start with a lowercase letter).
 UNKNOWN_CAPABILITY = "_unknown"
 
+# Every status an invocation can get (400 bad input, 404 unknown capability, 422 refused by the
+# agent, 500 failed or invalid output), each series created at zero when the agent loads: a
+# counter that appears at 1 would hide its first increment from rate() and increase(), and the
+# first error of a version is exactly the one that must count.
+CODES = (200, 400, 422, 500)
+UNKNOWN_CODE = 404
+
 prometheus_client.disable_created_metrics()  # the process serves one agent; *_created series only add noise
 
 
@@ -33,6 +40,17 @@ class Metrics:
         self.in_flight = Gauge("greenlang_registry_agent_requests_in_flight",
                                "Capability invocations being answered.", ("agent", "version"),
                                registry=self.registry)
+
+    def prepare(self, agent: str, version: str, capabilities: list[str]) -> None:
+        """Create every series this agent can produce, at zero, before the first request."""
+        series = [(name, code) for name in capabilities for code in CODES] + [(UNKNOWN_CAPABILITY, UNKNOWN_CODE)]
+        for capability, code in series:
+            labels = (agent, version, capability, str(code))
+            self.duration.labels(*labels)
+            self.requests.labels(*labels)
+            if code >= 500:
+                self.errors.labels(*labels)
+        self.in_flight.labels(agent, version)
 
     def observe(self, agent: str, version: str, capability: str, code: int, seconds: float) -> None:
         labels = (agent, version, capability, str(code))

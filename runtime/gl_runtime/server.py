@@ -45,6 +45,7 @@ class Runtime:
         self.agent = agent
         self.agent_label = self.agent_label or agent.manifest.name
         self.version_label = self.version_label or agent.manifest.version
+        self.metrics.prepare(self.agent_label, self.version_label, list(agent.capabilities))
 
     @property
     def ready(self) -> bool:
