@@ -17,11 +17,13 @@ import pytest
 from kubernetes import client, config
 
 from gl_devenv import cluster as local_cluster
+from gl_api import GROUP, VERSION
 from gl_devenv import crd_install, external
+from e2e import registry as reg
+from e2e import wait
 from e2e.operator_process import OperatorProcess
 from e2e.runtime_stack import RuntimeStack, operator_using, running
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -96,3 +98,29 @@ def runtime_operator(runtime_stack: RuntimeStack, operator_process: OperatorProc
     """The operator with the runtime image, Prometheus, S3 and the agent pool's placement, for one module."""
     with operator_using(runtime_stack, operator_process) as operator:
         yield operator
+
+
+@pytest.fixture
+def tenant(cluster, api, namespace, operator):
+    """A team namespace with the CBAM Agent, and a tenant whose environments (dev admits experimental and
+    certified versions, production only certified) are fresh namespaces."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    envs = {"dev": f"{name}-dev", "production": f"{name}-prod"}
+    policy = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "TenantPolicy", "metadata": {"name": name},
+              "spec": {"environments": [{"name": "dev", "namespace": envs["dev"],
+                                         "allowedStates": ["experimental", "certified"]},
+                                        {"name": "production", "namespace": envs["production"],
+                                         "allowedStates": ["certified"]}]}}
+    assert reg.apply(cluster, namespace, policy).returncode == 0
+    core = client.CoreV1Api(api)
+    for env in envs.values():
+        wait.until(lambda: reg.exists(lambda: core.read_namespace(env)), what=f"namespace {env}")
+    reg.publish_agent(cluster, namespace)
+    yield {"team": namespace, "name": name, **envs}
+    for env in envs.values():
+        for glad in reg.custom(api).list_namespaced_custom_object(GROUP, VERSION, env, "agentdeployments")["items"]:
+            reg.custom(api).delete_namespaced_custom_object(GROUP, VERSION, env, "agentdeployments",
+                                                            glad["metadata"]["name"])
+    reg.custom(api).delete_cluster_custom_object(GROUP, VERSION, "tenantpolicies", name)
+    for env in envs.values():
+        core.delete_namespace(env)

@@ -19,7 +19,7 @@ from kubernetes import config as kube_config
 
 from e2e import registry as reg
 from e2e import wait
-from e2e.conftest import REPO
+from e2e import REPO
 from gl_api import GROUP, VERSION, naming
 from gl_devenv import cluster as local_cluster
 from gl_devenv import crd_install, registry_services, webhook_service

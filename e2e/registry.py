@@ -10,7 +10,7 @@ import yaml
 from kubernetes import client
 
 from e2e import wait
-from e2e.conftest import REPO
+from e2e import REPO
 from gl_api import GROUP, VERSION, labels, naming
 
 EXAMPLE = REPO / "examples" / "cbam-calculator.yaml"
@@ -149,3 +149,14 @@ def identity_stamped(cluster, namespace: str, obj: dict[str, Any]) -> bool | Non
     if result.returncode != 0:
         return None
     return labels.CREATED_BY in (json.loads(result.stdout)["metadata"].get("annotations") or {})
+
+
+def exists(read) -> bool:
+    """Whether ``read()`` finds the object (a 404 says no; any other refusal is raised)."""
+    try:
+        read()
+        return True
+    except client.ApiException as error:
+        if error.status == 404:
+            return False
+        raise

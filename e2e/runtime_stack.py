@@ -31,10 +31,9 @@ from gl_api import artifact
 from gl_devenv import node as real_node
 from gl_devenv import prometheus
 from gl_devenv.cluster import LocalCluster
-from e2e import s3_server
+from e2e import REPO, s3_server
 from e2e.operator_process import TEST_CONFIG, OperatorProcess
 
-REPO = Path(__file__).resolve().parent.parent
 CBAM = REPO / "examples" / "agents" / "cbam-calculator"
 CBAM_DEFECTIVE = REPO / "examples" / "agents" / "cbam-calculator-2.4.0"
 CAPABILITY = "calculate-embedded-emissions"

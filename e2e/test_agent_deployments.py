@@ -8,9 +8,7 @@ Prometheus URL the operator's analysis is off, so steps advance on time alone.
 from __future__ import annotations
 
 import signal
-import uuid
 
-import pytest
 from kubernetes import client
 
 from e2e import registry as reg
@@ -19,41 +17,6 @@ from e2e.test_lifecycle import to_certified
 from gl_api import GROUP, VERSION
 
 MANAGER = "greenlang-registry-operator"
-
-
-@pytest.fixture
-def tenant(cluster, api, namespace, operator):
-    """A team namespace with the CBAM Agent, and a tenant whose environments are fresh namespaces."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    envs = {"dev": f"{name}-dev", "production": f"{name}-prod"}
-    policy = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "TenantPolicy", "metadata": {"name": name},
-              "spec": {"environments": [{"name": "dev", "namespace": envs["dev"],
-                                         "allowedStates": ["experimental", "certified"]},
-                                        {"name": "production", "namespace": envs["production"],
-                                         "allowedStates": ["certified"]}]}}
-    assert reg.apply(cluster, namespace, policy).returncode == 0
-    core = client.CoreV1Api(api)
-    for env in envs.values():
-        wait.until(lambda: _exists(lambda: core.read_namespace(env)), what=f"namespace {env}")
-    reg.publish_agent(cluster, namespace)
-    yield {"team": namespace, "name": name, **envs}
-    for env in envs.values():
-        for glad in reg.custom(api).list_namespaced_custom_object(GROUP, VERSION, env, "agentdeployments")["items"]:
-            reg.custom(api).delete_namespaced_custom_object(GROUP, VERSION, env, "agentdeployments",
-                                                            glad["metadata"]["name"])
-    reg.custom(api).delete_cluster_custom_object(GROUP, VERSION, "tenantpolicies", name)
-    for env in envs.values():
-        core.delete_namespace(env)
-
-
-def _exists(read) -> bool:
-    try:
-        read()
-        return True
-    except client.ApiException as error:
-        if error.status == 404:
-            return False
-        raise
 
 
 def version_in(cluster, api, team: str, version: str, state: str, **status) -> str:
@@ -170,7 +133,7 @@ def test_blue_green_switches_the_service_and_drops_the_previous_after_the_window
     assert core.read_namespaced_service("cbam", dev).spec.selector["registry.greenlang.ai/version"] == "2.3.1"
     deploy(cluster, dev, tenant["team"], version="2.4.0", strategy=strategy)
     wait.until(lambda: {"cbam-2-3-1", "cbam-2-4-0"} <= set(deployments(api, dev)), what="both colours")
-    preview = wait.until(lambda: _exists(lambda: core.read_namespaced_service("cbam-preview", dev)),
+    preview = wait.until(lambda: reg.exists(lambda: core.read_namespaced_service("cbam-preview", dev)),
                          what="the preview Service")
     assert preview
     assert core.read_namespaced_service("cbam", dev).spec.selector["registry.greenlang.ai/version"] == "2.3.1"
@@ -179,7 +142,7 @@ def test_blue_green_switches_the_service_and_drops_the_previous_after_the_window
     assert "cbam-2-3-1" in deployments(api, dev)  # kept for the rollback window
     wait.until(lambda: set(deployments(api, dev)) == {"cbam-2-4-0"}, timeout=30,
                what="the previous colour to go after the rollback window")
-    wait.until(lambda: not _exists(lambda: core.read_namespaced_service("cbam-preview", dev)),
+    wait.until(lambda: not reg.exists(lambda: core.read_namespaced_service("cbam-preview", dev)),
                what="the preview Service to go")
 
 

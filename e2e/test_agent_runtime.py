@@ -20,7 +20,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from e2e import s3_server, wait
-from e2e.conftest import REPO
+from e2e import REPO
 from gl_api import artifact
 from gl_devenv.cluster import free_port
 

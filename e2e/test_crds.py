@@ -10,7 +10,7 @@ import yaml
 
 from e2e import registry as reg
 from e2e import wait
-from e2e.conftest import REPO
+from e2e import REPO
 from gl_api import kinds, labels
 
 EXAMPLE = REPO / "examples" / "cbam-calculator.yaml"

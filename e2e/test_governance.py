@@ -16,7 +16,7 @@ from kubernetes.client.rest import ApiException
 from e2e import governed as setup
 from e2e import registry as reg
 from e2e import wait
-from e2e.conftest import REPO
+from e2e import REPO
 from e2e.governed import PROD, STAGING, TEAM, TENANT, deployment_object, image_of, promotion_object, version_object
 from gl_api import GROUP, VERSION, labels, naming
 

@@ -10,7 +10,7 @@ from kubernetes import client
 
 from e2e import registry as reg
 from e2e import wait
-from e2e.conftest import REPO
+from e2e import REPO
 from gl_api import GROUP, VERSION, labels, naming
 from gl_operator import failpoints
 

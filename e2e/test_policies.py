@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import yaml
 
-from e2e.conftest import REPO
+from e2e import REPO
 from gl_devenv import build, webhook_service
 from gl_devenv.cluster import LocalCluster
 from gl_policy import DECISIONS, engines, views

@@ -13,7 +13,7 @@ import yaml
 
 from e2e import registry as reg
 from e2e import s3_server
-from e2e.conftest import REPO
+from e2e import REPO
 from gl_api import artifact
 
 BUCKET = "greenlang-agents"

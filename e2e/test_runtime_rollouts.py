@@ -18,8 +18,8 @@ from kubernetes import client
 
 from e2e import registry as reg
 from e2e import wait
-from e2e.runtime_stack import CAPABILITY, CBAM, CBAM_DEFECTIVE, Load, service_endpoints
-from e2e.test_agent_deployments import conditions, deploy, glad_status, tenant, wait_status  # noqa: F401
+from e2e.runtime_stack import CAPABILITY, CBAM, CBAM_DEFECTIVE, Load
+from e2e.test_agent_deployments import conditions, deploy, glad_status, wait_status
 from gl_devenv import node
 
 pytestmark = pytest.mark.usefixtures("runtime_operator")
