@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from e2e import wait
-from gl_devenv import build
+from e2e import REPO, wait
+from gl_devenv import build, node
 
 GL_DEV = [sys.executable, "-m", "gl_devenv.cli"]
 
@@ -26,6 +26,38 @@ def publish_manifest() -> str:
                                 "image": "registry.example.com/dev@sha256:" + "0" * 64}})
 
 
+def quick_start(home: Path, exports: dict[str, str]) -> None:
+    """README's "Try it", command by command, in a shell that evaluated `gl-dev up`'s exports."""
+    env = {**os.environ, "COLUMNS": "200", **{k: v for k, v in exports.items() if k != "PATH"},
+           "PATH": exports["PATH"].replace("$PATH", os.environ["PATH"])}
+
+    def sh(command: str) -> str:
+        result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, cwd=REPO,
+                                timeout=180)
+        assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    sh("kubectl create namespace climate-team")
+    assert sh("gl agent publish examples/agents/cbam-calculator -n climate-team").strip() == \
+        "gl-cbam-calculator-v2@2.3.1"
+    sh("""kubectl patch agentversion gl-cbam-calculator-v2-2.3.1 -n climate-team --subresource=status \
+          --type=merge -p '{"status":{"evaluation":{"passed":true,"score":0.95},"securityScan":{"critical":0,"high":0}}}'""")
+    sh("kubectl apply -n climate-team -f examples/promotion.yaml")
+    wait.until(lambda: "experimental" in sh("kubectl get agentversions -n climate-team"), timeout=30,
+               what="2.3.1 to be experimental")
+    sh("kubectl apply -f examples/tenant-policy.yaml")
+    wait.until(lambda: "customer-abc-123-dev" in sh("kubectl get namespaces"), timeout=30, what="the dev namespace")
+    sh("kubectl apply -f examples/agent-deployment-dev.yaml")
+    sh("kubectl wait glad/cbam-calculator -n customer-abc-123-dev --for=condition=Available --timeout=120s")
+    body = {"cnCode": "72081000", "quantityTonnes": 12.5, "countryOfOrigin": "BR"}
+    answer = json.loads(sh("gl agent invoke cbam-calculator calculate-embedded-emissions -n customer-abc-123-dev "
+                           f"-d '{json.dumps(body)}'"))
+    assert (answer["cnCode"], answer["unit"]) == ("72081000", "tCO2e")
+    assert answer["totalEmissions"] == answer["directEmissions"] + answer["indirectEmissions"] > 0
+    assert "customer-abc-123-dev/cbam-calculator" in sh(
+        "gl slo status --agent gl-cbam-calculator-v2 -n customer-abc-123-dev")
+
+
 def test_up_runs_the_registry_and_down_stops_it(tmp_path):
     home = tmp_path / "dev"
     try:
@@ -33,7 +65,10 @@ def test_up_runs_the_registry_and_down_stops_it(tmp_path):
         assert up.returncode == 0, up.stderr
         exports = dict(line.removeprefix("export ").split("=", 1) for line in up.stdout.strip().splitlines())
         assert exports["KUBECONFIG"] == str(home / "kubeconfig")
-        assert exports["GL_S3_BUCKET"] == "greenlang-agents" and exports["GL_S3_ENDPOINT"].startswith("http://127.0.0.1:")
+        assert exports["GL_S3_BUCKET"] == "greenlang-agents"
+        assert exports["GL_S3_ENDPOINT"].startswith(f"http://{node.NODE_IP}:")  # agent pods fetch artifacts there
+        assert exports["PATH"].split(":")[0] == str(build.binary("kubernetes", "kubectl").parent)
+        assert exports["GL_PROMETHEUS_URL"].startswith("http://127.0.0.1:")
         assert "CRDs installed; webhooks at https://127.0.0.1:" in up.stderr
         assert "deciding with OPA at http://127.0.0.1:" in up.stderr
         assert "operator running" in up.stderr
@@ -47,6 +82,8 @@ def test_up_runs_the_registry_and_down_stops_it(tmp_path):
         assert lines["opa"].endswith(", ready") and lines["gl-webhooks"].endswith(", ready"), status.stdout
         assert lines["gl-operator"].endswith(", healthy, leader"), status.stdout
         assert lines["gl-mirror"].endswith(", ready") and lines["s3"].endswith(", ready"), status.stdout
+        assert lines["prometheus"].endswith(", ready") and lines["containerd"].startswith("running"), status.stdout
+        assert lines["kubelet"].endswith(f"node {node.NODE_NAME} Ready"), status.stdout
 
         kubectl = [str(build.binary("kubernetes", "kubectl")), f"--kubeconfig={home / 'kubeconfig'}"]
         every_kind = subprocess.run([*kubectl, "get", "greenlang", "-A"], capture_output=True, text=True)
@@ -72,6 +109,8 @@ def test_up_runs_the_registry_and_down_stops_it(tmp_path):
         listed = subprocess.run([*kubectl, "get", "greenlang", "-A"], capture_output=True, text=True)
         assert listed.returncode == 0 and "agentversion.registry.greenlang.ai/dev-agent-0.1.0" in listed.stdout
 
+        quick_start(home, exports)
+
         # The webhook server is gone: registry writes fail closed, and status says why.
         pid = (home / "run" / "gl-webhooks.pid").read_text()
         os.kill(int(pid), 9)
@@ -83,7 +122,7 @@ def test_up_runs_the_registry_and_down_stops_it(tmp_path):
 
         again = gl_dev(home, "up")  # idempotent: a second `up` finds the rest running and restarts what stopped
         assert again.returncode == 0 and "already running" in again.stderr
-        assert gl_dev(home, "status").stdout.count(", ready") == 4
+        assert gl_dev(home, "status").stdout.count(", ready") == 5
     finally:
         down = gl_dev(home, "down", "--purge")  # also removes the Postgres data kept outside the home
     assert down.returncode == 0

@@ -46,6 +46,8 @@ def row(deployment: dict[str, Any]) -> dict[str, Any]:
         "window": measured.get("window"), "requests": measured.get("requests"),
         "p50Ms": _ms(measured.get("p50LatencyMs")), "p95Ms": _ms(measured.get("p95LatencyMs")),
         "p99Ms": _ms(measured.get("p99LatencyMs")), "errorRate": _pct(measured.get("errorRate")),
+        "latency": "/".join(_ms(measured.get(k)) or "-" for k in ("p50LatencyMs", "p95LatencyMs", "p99LatencyMs"))
+        if measured.get("p50LatencyMs") is not None else None,
         "budgetLeft": _pct(budget.get("remaining"), 1), "burnRate": budget.get("burnRate"),
         "lastBreach": f"{breach['version']} at {breach['at']}: {breach['message']}" if breach else None,
     }
@@ -69,7 +71,6 @@ def slo_status(agent_name: Annotated[str, typer.Option("--agent", help="agent na
         fail(f"no AgentDeployment runs {agent_name}; SLOs are measured for deployed agents")
     emit([row(d) for d in deployments],
          [("Deployment", "deployment"), ("Version", "version"), ("Phase", "phase"), ("Compliant", "compliant"),
-          ("Window", "window"), ("Requests", "requests"), ("p50 ms", "p50Ms"), ("p95 ms", "p95Ms"),
-          ("p99 ms", "p99Ms"), ("Errors", "errorRate"), ("Budget left", "budgetLeft"), ("Burn", "burnRate"),
-          ("Last breach", "lastBreach")],
+          ("Requests", "requests"), ("p50/p95/p99 ms", "latency"), ("Errors", "errorRate"),
+          ("Budget left", "budgetLeft"), ("Last breach", "lastBreach")],
          output, title=f"SLOs of {agent_name}", kind="SloStatusList")

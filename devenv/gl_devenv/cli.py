@@ -22,7 +22,7 @@ from gl_devenv import (build, cluster, crd_install, health, node, postgres, prom
                        webhook_service)
 
 EPILOG = """examples:
-  eval "$(gl-dev up)"        # exports KUBECONFIG and the S3 settings gl agent publish uses
+  eval "$(gl-dev up)"        # exports KUBECONFIG, PATH (kubectl, gl), the S3 settings and GL_PROMETHEUS_URL
   kubectl get greenlang
   gl-dev down --purge
 """
@@ -73,6 +73,9 @@ def _up(args: argparse.Namespace) -> int:
         running.append(f"Postgres at {database.dsn()}; mirror serving {path}")
     print(f"ready: {local.server}; {'; '.join(running)}. Use it with:", file=sys.stderr)
     print(f"export KUBECONFIG={local.kubeconfig}")
+    # kubectl as built for this cluster, and gl from this installation, ahead of anything else.
+    tools = [str(build.binary("kubernetes", "kubectl").parent), str(Path(sys.executable).parent)]
+    print(f"export PATH={':'.join(tools)}:$PATH")
     for key, value in {**s3, **({"GL_PROMETHEUS_URL": runtime_env["GL_PROMETHEUS_URL"]} if runtime_env else {})}.items():
         print(f"export {key}={value}")
     return 0

@@ -86,23 +86,31 @@ class RealNode:
             raise
 
     def stop(self) -> None:
-        """Stop the kubelet, every container, containerd; remove the network the node made."""
+        """Stop the kubelet, every container, containerd; remove the network the node made.
+
+        The bridge, the address and the network namespaces are the machine's: they are removed
+        only by the workdir that owns the node (or when no one does, after a crash).
+        """
         self.processes.stop("kubelet")
         if self.processes.running("containerd"):
             self._kill_containers()
         self.processes.stop("containerd", grace=10)
         self._kill_shims()
+        self._unmount_all()
+        owner = OWNER_FILE.read_text().strip() if OWNER_FILE.exists() else None
+        if owner not in (None, str(self.cluster.workdir)):
+            return
         for netns in Path("/var/run/netns").glob("cni-*"):
             subprocess.run(["umount", str(netns)], capture_output=True)
             with contextlib.suppress(OSError):
                 netns.unlink()
         _ip("link", "delete", BRIDGE, check=False)
         shutil.rmtree(self.dir / "cni" / "ipam", ignore_errors=True)
-        self._unmount_all()
-        if OWNER_FILE.exists() and OWNER_FILE.read_text().strip() == str(self.cluster.workdir):
+        with contextlib.suppress(FileNotFoundError):
             OWNER_FILE.unlink()
         with contextlib.suppress(FileNotFoundError, OSError):
-            self.cluster.kubectl("delete", "node", NODE_NAME, "--ignore-not-found", "--wait=false", check=False)
+            if self.cluster.is_running():
+                self.cluster.kubectl("delete", "node", NODE_NAME, "--ignore-not-found", "--wait=false", check=False)
 
     def running(self) -> bool:
         return all(self.processes.running(name) for name in COMPONENTS)
@@ -129,7 +137,7 @@ class RealNode:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, 0)
                     raise ClusterError(f"a real node already runs for {owner}; stop it first "
-                                       f"(gl-dev down --workdir {owner.parent})")
+                                       f"(gl-dev --home {owner} down), or start this one with --no-node")
         OWNER_FILE.write_text(str(self.cluster.workdir))
 
     def _network(self) -> None:

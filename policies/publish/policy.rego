@@ -1,7 +1,9 @@
 # METADATA
 # description: |
 #   May this AgentVersion be published here? Its Agent must exist, its domain must be allowed
-#   for the publisher's tenant, and both artifact and image must be pinned by digest.
+#   for the publisher's tenant, and its artifact must be pinned by digest. An image is optional
+#   (without one, the registry's agent runtime serves the artifact); when given, the CRD's schema
+#   already requires it pinned by digest.
 #   input: {operation, user, object: AgentVersion, agent: Agent|null, tenants: [TenantPolicy]}
 package greenlang.publish
 
@@ -36,14 +38,6 @@ deny contains msg if {
 	not version.spec.artifact.digest
 	msg := sprintf(
 		"%s: spec.artifact.digest is missing; publish the artifact pinned by sha256 (gl agent publish --artifact does this) (rule publish.artifact_digest)",
-		[ref],
-	)
-}
-
-deny contains msg if {
-	not version.spec.image
-	msg := sprintf(
-		"%s: spec.image is missing; give the container image pinned by digest, e.g. registry.example.com/agent@sha256:<64 hex> (rule publish.image_digest)",
 		[ref],
 	)
 }

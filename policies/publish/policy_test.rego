@@ -31,14 +31,17 @@ test_domain_not_allowed if {
 	contains(msg, "agent cbam (domain finance.tax) is not allowed for tenant abc")
 }
 
-test_digests_required if {
+test_artifact_digest_required if {
 	bare := object.union(object.remove(base, ["object"]), {"object": {"metadata": version.metadata, "spec": {"agent": "cbam", "version": "2.3.1"}}})
 	msgs := publish.deny with input as bare
-	count(msgs) == 2
+	count(msgs) == 1
 	some a in msgs
 	contains(a, "rule publish.artifact_digest")
-	some b in msgs
-	contains(b, "rule publish.image_digest")
+}
+
+test_an_artifact_without_an_image_runs_on_the_agent_runtime if {
+	without_image := object.union(object.remove(base, ["object"]), {"object": {"metadata": version.metadata, "spec": object.remove(version.spec, ["image"])}})
+	count(publish.deny) == 0 with input as without_image
 }
 
 test_warns_without_tenant if {
