@@ -2,7 +2,8 @@
 
 ``running(workdir, engine)`` starts it (the webhook server asking an OPA server, or the embedded
 regopy interpreter with ``engine="regopy"``) with a tenant, a team and gl-cbam-calculator-v2
-2.3.1 certified and 2.4.0 experimental. Each component runs under its own identity, as on a
+2.3.1 certified and 2.4.0 experimental, and the webhook server knowing ``RUNTIME_IMAGE`` as the
+registry's runtime image. Each component runs under its own identity, as on a
 cluster: the operator as ``greenlang-registry-operator``, the webhooks as their own user.
 """
 
@@ -29,10 +30,18 @@ TENANT = "customer-abc-123"
 PROD, STAGING = f"{TENANT}-prod", f"{TENANT}-staging"
 OPERATOR_USER = registry_services.OPERATOR_IDENTITY
 TEST_OPERATOR_CONFIG = {"promotion": {"soakSeconds": 0}, "resyncSeconds": 1, "serviceAccount": OPERATOR_USER}
+# The registry's agent-runtime image as the webhook server knows it (a fixed fake digest: no pod runs it
+# here, the kwok node only pretends): the image guard judges its containers by GL_ARTIFACT_DIGEST.
+RUNTIME_IMAGE = f"localhost/greenlang/agent-runtime@sha256:{'cd' * 32}"
 
 
 def image_of(version: str) -> str:
     return f"registry.example.com/greenlang/cbam@sha256:{hashlib.sha256(version.encode()).hexdigest()}"
+
+
+def artifact_of(version: str) -> str:
+    """Each version's own artifact digest (what the runtime image loads, GL_ARTIFACT_DIGEST)."""
+    return f"sha256:{hashlib.sha256(f'artifact {version}'.encode()).hexdigest()}"
 
 
 class Governed:
@@ -47,7 +56,7 @@ class Governed:
                             as_user=as_user)
 
     def start_webhooks(self) -> None:
-        webhook_service.start_webhooks(self.cluster, self.opa_url, OPERATOR_USER)
+        webhook_service.start_webhooks(self.cluster, self.opa_url, OPERATOR_USER, runtime_images=[RUNTIME_IMAGE])
 
     def stop_webhooks(self) -> None:
         """Stop the webhook server and leave its configuration registered: admission must fail closed."""
@@ -70,7 +79,10 @@ def version_object(version: str, **spec_changes) -> dict:
     obj = reg.example("AgentVersion")
     obj["metadata"]["name"] = naming.object_name(reg.AGENT, version)
     obj["metadata"]["labels"]["app.kubernetes.io/version"] = version
-    obj["spec"].update(version=version, image=image_of(version), **spec_changes)
+    digest = artifact_of(version)
+    artifact = {**obj["spec"]["artifact"], "digest": digest,
+                "uri": f"s3://greenlang-agents/sha256/{digest.removeprefix('sha256:')}"}
+    obj["spec"].update(version=version, image=image_of(version), artifact=artifact, **spec_changes)
     return obj
 
 

@@ -101,7 +101,7 @@ def running(cluster: LocalCluster) -> Iterator[RuntimeStack]:
     try:
         url = prometheus.start(cluster)
         with s3_server.running(BUCKET, host=real_node.NODE_IP) as endpoint:
-            yield RuntimeStack(cluster, node, url, endpoint, node.runtime_image.reference)
+            yield RuntimeStack(cluster, node, url, endpoint, node.runtime_image.pinned)
     finally:
         prometheus.stop(cluster)
         node.stop()

@@ -17,7 +17,8 @@ from e2e import governed as setup
 from e2e import registry as reg
 from e2e import wait
 from e2e import REPO
-from e2e.governed import PROD, STAGING, TEAM, TENANT, deployment_object, image_of, promotion_object, version_object
+from e2e.governed import (PROD, RUNTIME_IMAGE, STAGING, TEAM, TENANT, artifact_of, deployment_object, image_of,
+                          promotion_object, version_object)
 from gl_api import GROUP, VERSION, labels, naming
 
 
@@ -125,17 +126,89 @@ def test_forged_approval_refused_and_identity_stamped_by_the_server(governed):
     assert governed.kubectl("delete", "promotion", "cert-2.4.0", "-n", TEAM).returncode == 0
 
 
-def test_publish_without_image_digest_refused(governed):
+def test_publish_without_image_accepted_without_artifact_digest_refused(governed):
     bare = version_object("9.9.9")
-    del bare["spec"]["image"]
+    del bare["spec"]["image"]  # the registry's runtime image serves its artifact
     result = governed.apply(bare, TEAM)
-    assert result.returncode != 0
-    assert "gl-cbam-calculator-v2@9.9.9: spec.image is missing" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert governed.kubectl("delete", "agentversion", naming.object_name(reg.AGENT, "9.9.9"), "-n", TEAM).returncode == 0
+    unpinned = version_object("9.9.8")
+    del unpinned["spec"]["artifact"]["digest"]
+    refused = governed.apply(unpinned, TEAM)
+    assert refused.returncode != 0 and "digest" in refused.stderr
 
 
-def _pod(name: str, image: str) -> dict:
+def _pod(name: str, image: str, env: list[dict] | None = None, **container) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"containers": [{"name": "agent", "image": image}]}}
+            "spec": {"containers": [{"name": "agent", "image": image, **({"env": env} if env else {}), **container}]}}
+
+
+def _artifact_env(digest: str) -> list[dict]:
+    """The environment the operator gives a runtime container (pod_template), naming one artifact."""
+    return [{"name": "GL_ARTIFACT_URI", "value": f"s3://greenlang-agents/sha256/{digest.removeprefix('sha256:')}"},
+            {"name": "GL_ARTIFACT_DIGEST", "value": digest}]
+
+
+def test_runtime_image_runs_only_registered_allowed_artifacts(governed):
+    """The registry's runtime image runs whatever GL_ARTIFACT_DIGEST names: it is judged by that artifact."""
+    certified = governed.apply(_pod("runtime-certified", RUNTIME_IMAGE, _artifact_env(artifact_of("2.3.1"))), PROD)
+    assert certified.returncode == 0, certified.stderr
+
+    unknown_artifact = f"sha256:{'ef' * 32}"
+    unregistered = governed.apply(_pod("runtime-unregistered", RUNTIME_IMAGE, _artifact_env(unknown_artifact)), PROD)
+    assert unregistered.returncode != 0
+    assert 'admission webhook "images-pods.registry.greenlang.ai" denied the request' in unregistered.stderr
+    assert (f"Pod runtime-unregistered: image {RUNTIME_IMAGE} runs artifact {unknown_artifact}, which belongs to no "
+            f"AgentVersion; publish the artifact to the registry and run it with an AgentDeployment "
+            f"(rule images.registered)") in unregistered.stderr
+
+    experimental = governed.apply(_pod("runtime-early", RUNTIME_IMAGE, _artifact_env(artifact_of("2.4.0"))), PROD)
+    assert experimental.returncode != 0
+    assert (f"runs artifact {artifact_of('2.4.0')} of gl-cbam-calculator-v2@2.4.0 (experimental), which is not "
+            f"certified") in experimental.stderr and "rule images.allowed_state" in experimental.stderr
+
+    bare = governed.apply(_pod("runtime-bare", RUNTIME_IMAGE), PROD)
+    assert bare.returncode != 0
+    assert "set env GL_ARTIFACT_DIGEST" in bare.stderr and "rule images.runtime_artifact" in bare.stderr
+    # A digest from a Secret cannot be checked at admission: refused like none at all.
+    hidden = governed.apply(_pod("runtime-hidden", RUNTIME_IMAGE, [
+        {"name": "GL_ARTIFACT_DIGEST", "valueFrom": {"secretKeyRef": {"name": "artifact", "key": "digest"}}}]), PROD)
+    assert hidden.returncode != 0 and "rule images.runtime_artifact" in hidden.stderr
+
+    by_tag = governed.apply(_pod("runtime-tag", "localhost/greenlang/agent-runtime:latest",
+                                 _artifact_env(artifact_of("2.3.1"))), PROD)
+    assert by_tag.returncode != 0
+    assert "image localhost/greenlang/agent-runtime:latest is not pinned by digest" in by_tag.stderr
+    assert "rule images.pinned" in by_tag.stderr
+
+    # A certified artifact's digest does not make the runtime image a general-purpose interpreter.
+    hijacked = governed.apply(_pod("runtime-hijacked", RUNTIME_IMAGE, _artifact_env(artifact_of("2.3.1")),
+                                   command=["/usr/bin/python3.11", "-c", "print('anything')"]), PROD)
+    assert hijacked.returncode != 0 and "rule images.runtime_entrypoint" in hijacked.stderr
+    # Nor can a preloaded library or code mounted over the runtime's own make it run something else.
+    preloaded = _pod("runtime-preloaded", RUNTIME_IMAGE,
+                     [*_artifact_env(artifact_of("2.3.1")), {"name": "LD_PRELOAD", "value": "/tmp/x.so"}])
+    mounted = _pod("runtime-mounted", RUNTIME_IMAGE, _artifact_env(artifact_of("2.3.1")))
+    mounted["spec"]["containers"][0]["volumeMounts"] = [{"name": "code", "mountPath": "/tmp"}]
+    mounted["spec"]["volumes"] = [{"name": "code", "configMap": {"name": "not-the-runtime"}}]
+    for pod, what in ((preloaded, "env LD_PRELOAD"), (mounted, "volumeMounts /tmp")):
+        refused = governed.apply(pod, PROD)
+        assert refused.returncode != 0 and f"changes what it runs ({what})" in refused.stderr, refused.stderr
+
+    # Deployments are judged alike (the operator's own Deployments for image-less versions look like this).
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "runtime-direct"},
+                  "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "runtime-direct"}},
+                           "template": {"metadata": {"labels": {"app": "runtime-direct"}},
+                                        "spec": _pod("x", RUNTIME_IMAGE, _artifact_env(artifact_of("2.4.0")))["spec"]}}}
+    refused = governed.apply(deployment, PROD)
+    assert refused.returncode != 0
+    assert 'admission webhook "images-deployments.registry.greenlang.ai" denied the request' in refused.stderr
+    assert "rule images.allowed_state" in refused.stderr
+    deployment["spec"]["template"]["spec"] = _pod("x", RUNTIME_IMAGE, _artifact_env(artifact_of("2.3.1")))["spec"]
+    allowed = governed.apply(deployment, PROD)
+    assert allowed.returncode == 0, allowed.stderr
+    for kind, name in (("pod", "runtime-certified"), ("deployment", "runtime-direct")):
+        governed.kubectl("delete", kind, name, "-n", PROD, "--wait=false")
 
 
 def test_image_digest_bypass_refused(governed):

@@ -108,6 +108,13 @@ def _cases() -> list[tuple[str, str, dict, list[str], list[str]]]:
                 "images": [{"image": f"r.example.com/cbam@{digest}", "digest": digest,
                             "versions": [{"ref": "gl-cbam-calculator-v2@2.4.0", "state": state}]}]}
 
+    def runtime_input(state, artifact="sha256:" + "2" * 64, overrides=()):
+        digest = "sha256:" + "ab" * 32
+        return {**images_input(state), "images": [
+            {"image": f"localhost/greenlang/agent-runtime@{digest}", "digest": digest, "runtime": True,
+             "artifact": artifact, "overrides": list(overrides),
+             "versions": [{"ref": "gl-cbam-calculator-v2@2.4.0", "state": state}] if state and artifact else []}]}
+
     bare = copy.deepcopy(version)
     del bare["spec"]["artifact"], bare["spec"]["image"]
     return [
@@ -115,7 +122,7 @@ def _cases() -> list[tuple[str, str, dict, list[str], list[str]]]:
                                    "tenants": [tenant]}, [], []),
         ("publish without agent or digests", "publish", {"operation": "CREATE", "user": user, "object": bare,
                                                          "agent": None, "tenants": []},
-         ["rule publish.agent_exists", "rule publish.artifact_digest", "rule publish.image_digest"],
+         ["rule publish.agent_exists", "rule publish.artifact_digest"],
          ["no TenantPolicy covers"]),
         ("promotion ok", "promotion", {"operation": "CREATE", "user": user, "object": promotion,
                                        "version": versioned("draft"), "tenants": [tenant]}, [], []),
@@ -152,6 +159,16 @@ def _cases() -> list[tuple[str, str, dict, list[str], list[str]]]:
          ["belongs to gl-cbam-calculator-v2@2.4.0 (experimental), which is not certified"], []),
         ("unpinned image", "images", {**images_input("certified"), "images": [
             {"image": "nginx:latest", "digest": None, "versions": []}]}, ["rule images.pinned"], []),
+        ("runtime with a certified artifact", "images", runtime_input("certified"), [], []),
+        ("runtime with an experimental artifact", "images", runtime_input("experimental"),
+         ["runs artifact sha256:2222", "of gl-cbam-calculator-v2@2.4.0 (experimental), which is not certified",
+          "rule images.allowed_state"], []),
+        ("runtime with an unregistered artifact", "images", runtime_input(None),
+         ["runs artifact sha256:2222", "which belongs to no AgentVersion", "rule images.registered"], []),
+        ("runtime without an artifact", "images", runtime_input("certified", artifact=None),
+         ["rule images.runtime_artifact"], []),
+        ("runtime with its command replaced", "images", runtime_input("certified", overrides=("command", "args")),
+         ["changes what it runs (command, args)", "rule images.runtime_entrypoint"], []),
         ("self approval", "approval", {"user": user, "requester": user["username"],
                                        "added": [{"user": user["username"]}], "subjectAccessReview": {"allowed": True}},
          ["rule approval.four_eyes"], []),

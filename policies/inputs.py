@@ -7,6 +7,7 @@ function's fields are the ``input:`` line in its policy's METADATA.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from gl_policy import views
@@ -57,20 +58,106 @@ def status_write(obj: dict[str, Any], old: dict[str, Any], userinfo: dict[str, A
             "oldObject": views.trimmed(old)}
 
 
-def pod_images(spec: dict[str, Any]) -> list[str]:
-    return [c["image"] for key in ("initContainers", "containers", "ephemeralContainers")
+RUNTIME_ARTIFACT_ENV = "GL_ARTIFACT_DIGEST"
+"""The variable naming the artifact the registry's agent runtime loads (and verifies) instead of an image's code."""
+
+
+def pod_containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every container of a pod spec that names an image: init, regular and ephemeral."""
+    return [c for key in ("initContainers", "containers", "ephemeralContainers")
             for c in spec.get(key) or [] if c.get("image")]
 
 
+def pod_images(spec: dict[str, Any]) -> list[str]:
+    return [c["image"] for c in pod_containers(spec)]
+
+
+def artifact_digest(container: dict[str, Any]) -> str | None:
+    """The container's ``GL_ARTIFACT_DIGEST`` when it is a literal value, else None.
+
+    The last definition wins, as in Kubernetes; a value from ``valueFrom`` or ``envFrom`` (a Secret
+    or ConfigMap the request does not show) or one that expands ``$(VAR)`` cannot be checked.
+    """
+    value = None
+    for var in container.get("env") or []:
+        if var.get("name") == RUNTIME_ARTIFACT_ENV:
+            value = None if var.get("valueFrom") is not None else var.get("value")
+    return value if value and "$(" not in value else None
+
+
+RUNTIME_OVERRIDES = ("command", "args", "workingDir")
+"""Container fields that would make the runtime image run something other than the runtime on its artifact."""
+LOADER_ENV_PREFIXES = ("LD_", "PYTHON")
+"""Variables that change what the interpreter loads (the image runs Python isolated, -I, but the
+dynamic loader reads LD_* before Python starts)."""
+SCRATCH = "/tmp"
+SERVICE_ACCOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def _service_account_volume(volume: dict[str, Any]) -> bool:
+    """The token volume the API server's ServiceAccount admission adds: a token, the cluster CA, the namespace."""
+    sources = (volume.get("projected") or {}).get("sources")
+    return bool(sources) and all(
+        "serviceAccountToken" in source or "downwardAPI" in source
+        or (source.get("configMap") or {}).get("name") == "kube-root-ca.crt" for source in sources)
+
+
+def runtime_overrides(container: dict[str, Any], volumes: dict[str, dict[str, Any]] | None = None) -> list[str]:
+    """What in this container would run other code than the runtime on its verified artifact.
+
+    Besides command, args and workingDir: loader variables given literally, and any mount but an
+    emptyDir under /tmp or the ServiceAccount token volume (a ConfigMap, Secret or host path could
+    replace the runtime's code or hold a library to preload).
+    """
+    found = [name for name in RUNTIME_OVERRIDES if container.get(name)]
+    found += [f"env {var['name']}" for var in container.get("env") or []
+              if str(var.get("name", "")).startswith(LOADER_ENV_PREFIXES)]
+    for mount in container.get("volumeMounts") or []:
+        path, volume = str(mount.get("mountPath", "")), (volumes or {}).get(mount.get("name"), {})
+        scratch = (path == SCRATCH or path.startswith(SCRATCH + "/")) and "emptyDir" in volume
+        token = path == SERVICE_ACCOUNT_PATH and _service_account_volume(volume)
+        if not (scratch or token):
+            found.append(f"volumeMounts {path}")
+    return found
+
+
+def runtime_artifact_digests(spec: dict[str, Any], runtime_digests: Iterable[str]) -> set[str]:
+    """The literal artifact digests of the containers running a runtime image (what to look up)."""
+    runtime = set(runtime_digests)
+    return {d for c in pod_containers(spec) if views.image_digest(c["image"]) in runtime
+            for d in [artifact_digest(c)] if d}
+
+
+def _versions(found: list[views.Version]) -> list[dict[str, Any]]:
+    return [{"ref": v.ref, "state": v.state or "unaccepted"} for v in found]
+
+
 def images(obj: dict[str, Any], namespace: str, tenant: dict[str, Any],
-           versions_by_digest: dict[str, list[views.Version]]) -> dict[str, Any]:
-    """A Pod's or Deployment's images, each with the AgentVersions its digest belongs to."""
+           versions_by_digest: dict[str, list[views.Version]], runtime_digests: Iterable[str] = (),
+           versions_by_artifact: dict[str, list[views.Version]] | None = None) -> dict[str, Any]:
+    """A Pod's or Deployment's images, each with the AgentVersions its digest belongs to.
+
+    A container running one of the registry's runtime images (``runtime_digests``) is judged by the
+    artifact it loads instead: its entry says ``runtime: true``, the literal ``GL_ARTIFACT_DIGEST``
+    (``artifact``, None when absent or not checkable), what the container changes that would run
+    other code (``overrides``, see :func:`runtime_overrides`) and the AgentVersions of that artifact.
+    """
     spec = obj["spec"]["template"]["spec"] if obj["kind"] == "Deployment" else obj["spec"]
+    volumes = {v.get("name"): v for v in spec.get("volumes") or []}
+    runtime = set(runtime_digests)
+    by_artifact = versions_by_artifact or {}
     found = []
-    for image in pod_images(spec):
+    for container in pod_containers(spec):
+        image = container["image"]
         digest = views.image_digest(image)
-        found.append({"image": image, "digest": digest, "versions": [
-            {"ref": v.ref, "state": v.state or "unaccepted"} for v in versions_by_digest.get(digest or "", [])]})
+        if digest is not None and digest in runtime:
+            artifact = artifact_digest(container)
+            found.append({"image": image, "digest": digest, "runtime": True, "artifact": artifact,
+                          "overrides": runtime_overrides(container, volumes),
+                          "versions": _versions(by_artifact.get(artifact, []) if artifact else [])})
+        else:
+            found.append({"image": image, "digest": digest,
+                          "versions": _versions(versions_by_digest.get(digest or "", []))})
     meta = obj["metadata"]
     return {"kind": obj["kind"], "name": meta.get("name") or meta.get("generateName", ""), "namespace": namespace,
             "tenant": tenant, "images": found}

@@ -46,7 +46,8 @@ def _interned(text: str | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Version:
-    """An AgentVersion as the policies see it: identity, state, image, CPU request and deprecation."""
+    """An AgentVersion as the policies see it: identity, state, image, artifact digest, CPU request and
+    deprecation."""
 
     namespace: str
     name: str
@@ -54,6 +55,7 @@ class Version:
     version: str
     state: str | None
     image: str | None
+    artifact_digest: str | None
     cpu: str | None
     sunset_at: str | None
     replacement: str | None
@@ -65,6 +67,7 @@ class Version:
         deprecation = status.get("deprecation") or {}
         return cls(namespace=sys.intern(meta["namespace"]), name=meta["name"], agent=sys.intern(spec["agent"]),
                    version=spec["version"], state=_interned(status.get("state")), image=spec.get("image"),
+                   artifact_digest=(spec.get("artifact") or {}).get("digest") or None,
                    cpu=_interned(str(requests["cpu"])) if requests.get("cpu") is not None else None,
                    sunset_at=deprecation.get("sunsetAt"), replacement=deprecation.get("replacement"))
 
@@ -80,6 +83,8 @@ class Version:
         spec: dict[str, Any] = {"agent": self.agent, "version": self.version}
         if self.image is not None:
             spec["image"] = self.image
+        if self.artifact_digest is not None:
+            spec["artifact"] = {"digest": self.artifact_digest}
         if self.cpu is not None:
             spec["runtime"] = {"resources": {"requests": {"cpu": self.cpu}}}
         status: dict[str, Any] = {}

@@ -18,8 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gl_devenv import (build, cluster, crd_install, health, node, postgres, prometheus, registry_services,
-                       webhook_service)
+from gl_devenv import (build, cluster, crd_install, health, images, node, postgres, prometheus,
+                       registry_services, webhook_service)
 
 EPILOG = """examples:
   eval "$(gl-dev up)"        # exports KUBECONFIG, PATH (kubectl, gl), the S3 settings and GL_PROMETHEUS_URL
@@ -44,7 +44,11 @@ def _up(args: argparse.Namespace) -> int:
     crd_install.install(local)
     running = ["CRDs installed"]
     opa = webhook_service.start_opa(local)
-    webhooks = webhook_service.start_webhooks(local, opa, registry_services.OPERATOR_IDENTITY)
+    # Agent versions without spec.image run the registry's runtime image, pinned by digest: the image
+    # guard admits it in production by the artifact it loads (built here, imported by the node below).
+    runtime = None if args.no_node else images.runtime_image()
+    webhooks = webhook_service.start_webhooks(local, opa, registry_services.OPERATOR_IDENTITY,
+                                              runtime_images=[runtime.pinned] if runtime else [])
     running.append(f"webhooks at {webhooks} deciding with OPA at {opa}")
     runtime_env: dict[str, str] = {}
     operator_config: dict = {}
@@ -55,7 +59,7 @@ def _up(args: argparse.Namespace) -> int:
         real.start(timeout=args.timeout)
         assert real.runtime_image is not None
         metrics_url = prometheus.start(local)
-        runtime_env = {"GL_RUNTIME_IMAGE": real.runtime_image.reference, "GL_PROMETHEUS_URL": metrics_url}
+        runtime_env = {"GL_RUNTIME_IMAGE": real.runtime_image.pinned, "GL_PROMETHEUS_URL": metrics_url}
         operator_config = {"deployments": {"placement": node.placement()}}
         s3_host = node.NODE_IP  # agent pods fetch their artifacts from it
         running.append(f"node {node.NODE_NAME} Ready ({node.NODE_IP}); Prometheus at {metrics_url}")

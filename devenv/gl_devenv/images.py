@@ -27,6 +27,8 @@ from gl_devenv import build
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = Path("/usr/bin/python3.11")
 NONROOT = 65532
+# Where Debian's interpreter finds packages even in isolated mode (-I).
+DIST_PACKAGES = "usr/lib/python3/dist-packages"
 # What gl_runtime imports (see its import-linter contract); pinned to the venv's versions below.
 RUNTIME_REQUIREMENTS = ("aiohttp", "jsonschema", "prometheus-client", "boto3", "pydantic", "pyyaml")
 # Parts of the standard library an agent runtime never needs.
@@ -53,6 +55,13 @@ class Image:
     reference: str  # localhost/greenlang/<name>:<key>
     archive: Path   # OCI image layout as a tar, ready for `ctr images import`
     digest: str     # the manifest's sha256, for pinning
+
+    @property
+    def pinned(self) -> str:
+        """The reference pinned by digest, ``localhost/greenlang/<name>@sha256:…``: what the operator runs
+        and the image guard recognises (containerd resolves it from the imported image)."""
+        repository = self.reference.rsplit(":", 1)[0] if ":" in self.reference.rsplit("/", 1)[-1] else self.reference
+        return f"{repository}@{self.digest}"
 
 
 def images_dir() -> Path:
@@ -187,10 +196,11 @@ def _source_files(package_dir: Path, prefix: str) -> dict[str, Path]:
 
 def runtime_image() -> Image:
     requirements = _pinned_requirements()
-    sources = {**_source_files(REPO / "crds" / "gl_api", "app/gl_api"),
-               **_source_files(REPO / "runtime" / "gl_runtime", "app/gl_runtime")}
+    sources = {**_source_files(REPO / "crds" / "gl_api", f"{DIST_PACKAGES}/gl_api"),
+               **_source_files(REPO / "runtime" / "gl_runtime", f"{DIST_PACKAGES}/gl_runtime")}
     key_material = hashlib.sha256()
-    for line in [*requirements, str(SYSTEM_PYTHON.resolve()), _python_version()]:
+    # The image's own recipe (this file) is an input too: a changed layout or config is a new image.
+    for line in [*requirements, str(SYSTEM_PYTHON.resolve()), _python_version(), Path(__file__).read_text()]:
         key_material.update(line.encode() + b"\0")
     for path, source in sorted(sources.items()):
         key_material.update(path.encode() + b"\0" + source.read_bytes() + b"\0")
@@ -203,7 +213,7 @@ def runtime_image() -> Image:
         _prune_botocore(site)
         layer: dict[str, Path | bytes] = {}
         layer.update(_python_files())
-        layer.update({f"app/site-packages/{p.relative_to(site)}": p for p in sorted(site.rglob("*"))
+        layer.update({f"{DIST_PACKAGES}/{p.relative_to(site)}": p for p in sorted(site.rglob("*"))
                       if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".dist-info")
                       and "/bin/" not in f"/{p.relative_to(site)}"})
         layer.update(sources)
@@ -213,10 +223,11 @@ def runtime_image() -> Image:
         layer["etc/passwd"] = f"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:{NONROOT}:{NONROOT}::/tmp:/sbin/nologin\n".encode()
         layer["etc/group"] = f"root:x:0:\nnonroot:x:{NONROOT}:\n".encode()
         config = {
-            "Entrypoint": ["/usr/bin/python3.11", "-m", "gl_runtime.cli"],
-            "User": f"{NONROOT}:{NONROOT}", "WorkingDir": "/tmp",
-            "Env": ["PYTHONPATH=/app:/app/site-packages", "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1",
-                    "HOME=/tmp", "PATH=/usr/bin"],
+            # Isolated (-I): no PYTHON* variable, no current directory and no user site on the path,
+            # so nothing but the image's own files decides what runs; -B -u as the env would have.
+            "Entrypoint": ["/usr/bin/python3.11", "-I", "-B", "-u", "-m", "gl_runtime.cli"],
+            "User": f"{NONROOT}:{NONROOT}", "WorkingDir": "/",
+            "Env": ["HOME=/tmp", "PATH=/usr/bin"],
             "ExposedPorts": {"8080/tcp": {}},
             "Labels": {"org.opencontainers.image.title": "greenlang agent runtime"},
         }

@@ -126,6 +126,9 @@ class RealNode:
         for image in (pause, runtime):
             if image.reference not in present:
                 self._ctr("images", "import", str(image.archive))
+            # The CRI resolves repo@digest only by an image of that name (a pull would have made one).
+            if image.pinned not in present:
+                self._ctr("images", "tag", image.reference, image.pinned)
         self.runtime_image = runtime
 
     def _claim(self) -> None:

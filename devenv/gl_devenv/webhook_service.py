@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from gl_devenv import build, certs
@@ -59,16 +60,27 @@ def ports(cluster: LocalCluster) -> tuple[int, int, int]:
 
 
 def start_webhooks(cluster: LocalCluster, opa_url: str | None, operator_user: str, timeout: float = 60,
-                   register: bool = True) -> str:
-    """Run `gl-webhooks` (OPA engine with ``opa_url``, else embedded regopy) until ready; register it."""
+                   register: bool = True, runtime_images: Sequence[str] = ()) -> str:
+    """Run `gl-webhooks` (OPA engine with ``opa_url``, else embedded regopy) until ready; register it.
+
+    ``runtime_images`` (pinned by digest) are the registry's agent-runtime images the image guard
+    judges by the artifact they load. A running server started with other runtime images (the
+    runtime's sources changed, so its digest did) is restarted on the same port.
+    """
     webhook, probes, metrics = ports(cluster)
+    recorded = cluster.run_dir / f"{WEBHOOKS}.runtime-images"
+    wanted = "\n".join(runtime_images)
+    if cluster.processes.running(WEBHOOKS) and (recorded.read_text() if recorded.exists() else "") != wanted:
+        cluster.processes.stop(WEBHOOKS, grace=15)
     if not cluster.processes.running(WEBHOOKS):
+        recorded.write_text(wanted)
         _, serving = tls(cluster.pki_dir)
         identity = cluster.user_kubeconfig(WEBHOOKS_IDENTITY, ("system:masters",))
         argv = [sys.executable, "-m", "gl_webhooks", "run", f"--kubeconfig={identity}",
                 f"--address=127.0.0.1:{webhook}", f"--tls-cert={serving.cert}", f"--tls-key={serving.key}",
                 f"--health-address=127.0.0.1:{probes}", f"--metrics-address=127.0.0.1:{metrics}",
-                f"--operator-user={operator_user}", *([f"--opa-url={opa_url}"] if opa_url else [])]
+                f"--operator-user={operator_user}", *([f"--opa-url={opa_url}"] if opa_url else []),
+                *(f"--runtime-image={ref}" for ref in runtime_images)]
         cluster.processes.spawn(WEBHOOKS, argv, cwd=cluster.workdir)
     cluster.processes.wait_healthy(WEBHOOKS, f"http://127.0.0.1:{probes}/readyz", timeout)
     if register:

@@ -12,7 +12,7 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,10 +82,13 @@ def denial_message(denials: list[str]) -> str:
 
 
 class Admission:
-    """The webhooks' shared state: caches, the policy engine and the registry operator's identity."""
+    """The webhooks' shared state: caches, the policy engine, the registry operator's identity and the
+    digests of the registry's runtime images (judged by the artifact they load, ``GL_ARTIFACT_DIGEST``)."""
 
-    def __init__(self, caches: Caches, engine: Engine, api: client.ApiClient, operator_user: str):
+    def __init__(self, caches: Caches, engine: Engine, api: client.ApiClient, operator_user: str,
+                 runtime_images: Sequence[str] = ()):
         self.caches, self.engine, self.api, self.operator_user = caches, engine, api, operator_user
+        self.runtime_digests = frozenset(d for d in map(views.image_digest, runtime_images) if d)
         self.webhooks: dict[str, Callable[[Request], Awaitable[Answer]]] = {
             "publish": self.publish, "promotion": self.promotion, "approval": self.approval,
             "deployment": self.deployment, "status-agentversions": self.status_write,
@@ -178,8 +181,10 @@ class Admission:
         if tenant is None or environments.get(request.namespace) != EnvironmentName.production.value:
             return Answer()  # only tenant production namespaces are guarded
         spec = request.spec["template"]["spec"] if request.obj["kind"] == "Deployment" else request.spec
-        digests = {d for d in map(views.image_digest, inputs.pod_images(spec)) if d}
-        data = inputs.images(request.obj, request.namespace, tenant, self.caches.versions_by_digest(digests))
+        digests = {d for d in map(views.image_digest, inputs.pod_images(spec)) if d} - self.runtime_digests
+        artifacts = inputs.runtime_artifact_digests(spec, self.runtime_digests)
+        data = inputs.images(request.obj, request.namespace, tenant, self.caches.versions_by_digest(digests),
+                             self.runtime_digests, self.caches.versions_by_artifact(artifacts))
         return await self._decide(webhook, "images", data, request)
 
     # ---------------------------------------------------------------- mutation

@@ -2,7 +2,7 @@
 
 Four caches, each an informer over one kind, each keeping only what the policies read
 (``gl_policy.views``): TenantPolicies by environment namespace and by member, Agents by name,
-AgentVersions by name, by agent and by image digest, AgentDeployments by namespace. A request
+AgentVersions by name, by agent, by image digest and by artifact digest, AgentDeployments by namespace. A request
 never lists; an object asked for by name and not cached yet (created a moment ago, before its
 watch event arrived) costs one GET.
 """
@@ -41,7 +41,8 @@ class Caches:
         self.agents: Informer[dict[str, Any]] = Informer(api, kinds.AGENT, views.agent)
         self.versions: Informer[views.Version] = Informer(
             api, kinds.AGENT_VERSION, views.Version.of,
-            {"agent": lambda v: [(v.namespace, v.agent)], "digest": lambda v: [v.digest] if v.digest else []})
+            {"agent": lambda v: [(v.namespace, v.agent)], "digest": lambda v: [v.digest] if v.digest else [],
+             "artifact": lambda v: [v.artifact_digest] if v.artifact_digest else []})
         self.deployments: Informer[tuple[str, str]] = Informer(
             api, kinds.AGENT_DEPLOYMENT, key_of, {"namespace": lambda key: [key[0]]})
 
@@ -105,6 +106,10 @@ class Caches:
 
     def versions_by_digest(self, digests: Iterable[str]) -> dict[str, list[views.Version]]:
         return {digest: self.versions.store.by("digest", digest) for digest in digests}
+
+    def versions_by_artifact(self, digests: Iterable[str]) -> dict[str, list[views.Version]]:
+        """AgentVersions by ``spec.artifact.digest``: what the registry's runtime image loads."""
+        return {digest: self.versions.store.by("artifact", digest) for digest in digests}
 
     # ---------------------------------------------------------------- deployments
 

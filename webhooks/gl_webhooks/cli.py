@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -18,8 +19,10 @@ from gl_kube import logs
 from gl_policy import engines
 
 log = logging.getLogger("gl_webhooks")
+RUNTIME_REF = re.compile(r"[^@\s]+@sha256:[0-9a-f]{64}")
 EPILOG = """examples:
   gl-webhooks run --tls-cert tls.crt --tls-key tls.key --opa-url http://127.0.0.1:8181
+  gl-webhooks run --tls-cert tls.crt --tls-key tls.key --runtime-image registry.example.com/greenlang/agent-runtime@sha256:…
   gl-webhooks run --kubeconfig .gl-dev/kubeconfig --address 127.0.0.1:9443 --tls-cert tls.crt --tls-key tls.key
   gl-webhooks configuration --url https://127.0.0.1:9443 --ca-file ca.crt | kubectl apply -f -
 """
@@ -30,9 +33,25 @@ def _address(text: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
+class Unpinned(ValueError):
+    """A runtime image given without a digest: the image guard could not recognise the pods running it."""
+
+
+def runtime_images(refs: list[str]) -> list[str]:
+    """The registry's runtime images, each pinned by digest (``repo@sha256:<64 hex>``), else Unpinned."""
+    unpinned = [ref for ref in refs if not RUNTIME_REF.fullmatch(ref)]
+    if unpinned:
+        raise Unpinned(f"--runtime-image {', '.join(unpinned)} is not pinned by digest; give the runtime image as "
+                       f"repo@sha256:<64 hex> (its pods are admitted in production by that digest and the "
+                       f"artifact they load, so a tag that can move is refused)")
+    return list(dict.fromkeys(refs))
+
+
 def run(args: argparse.Namespace) -> int:
     from gl_webhooks import admission, caches, server
 
+    runtime = runtime_images(args.runtime_image if args.runtime_image is not None else
+                             [ref.strip() for ref in os.environ.get("GL_RUNTIME_IMAGE", "").split(",") if ref.strip()])
     logs.configure(args.log_format, args.verbose)
     api = kube_client.api_client(args.kubeconfig, args.context)
     engine: engines.Engine = engines.OpaServerEngine(args.opa_url) if args.opa_url else engines.RegoEngine()
@@ -42,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
         prometheus_client.start_http_server(port, addr=host)
     cache = caches.Caches(api)
     cache.start()
-    log.info("policy engine: %s%s; operator identity: %s", engine.name,
-             f" at {args.opa_url}" if args.opa_url else " (embedded)", args.operator_user)
+    log.info("policy engine: %s%s; operator identity: %s; runtime images: %s", engine.name,
+             f" at {args.opa_url}" if args.opa_url else " (embedded)", args.operator_user,
+             ", ".join(runtime) or "none")
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -52,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, stop.set)
         await engine.start()
         try:
-            await server.serve(admission.Admission(cache, engine, api, args.operator_user),
+            await server.serve(admission.Admission(cache, engine, api, args.operator_user, runtime),
                                _address(args.address), certificate, _address(args.health_address), stop)
         finally:
             await engine.close()
@@ -92,6 +112,12 @@ def parser() -> argparse.ArgumentParser:
                         help="OPA server serving the policies as a bundle, e.g. http://127.0.0.1:8181 "
                              "(default: $GL_OPA_URL; without one, the embedded regopy interpreter)")
     runner.add_argument("--operator-user", **operator_user)
+    runner.add_argument("--runtime-image", action="append",
+                        metavar="REPO@SHA256:…",
+                        help="the registry's agent-runtime image, pinned by digest; repeatable. In production "
+                             "namespaces a container running it is admitted by the artifact it loads "
+                             "(GL_ARTIFACT_DIGEST), which must be an allowed AgentVersion's "
+                             "(default: $GL_RUNTIME_IMAGE, comma-separated)")
     runner.add_argument("--health-address", default="0.0.0.0:8081",
                         help="host:port serving /healthz and /readyz over HTTP (default: %(default)s)")
     runner.add_argument("--metrics-address", default="0.0.0.0:9090",
@@ -115,6 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (kube_client.NoCluster, OSError) as error:
+    except (kube_client.NoCluster, OSError, Unpinned) as error:
         print(f"gl-webhooks: {error}", file=sys.stderr)
         return 2
