@@ -176,7 +176,7 @@ def main() -> int:
         s3 = registry_services.start_s3(cluster, host=node.NODE_IP)
         registry_services.start_operator(
             cluster, {"deployments": {"reconcileSeconds": 1, "placement": node.placement()}},
-            env={"GL_RUNTIME_IMAGE": real.runtime_image.reference, "GL_PROMETHEUS_URL": metrics_url, **s3})
+            env={"GL_RUNTIME_IMAGE": real.runtime_image.pinned, "GL_PROMETHEUS_URL": metrics_url, **s3})
         bench = Bench(cluster, s3)
         bench.kubectl("create", "namespace", TEAM)
         bench.apply({"apiVersion": f"{GROUP}/{VERSION}", "kind": "TenantPolicy", "metadata": {"name": "bench"},
