@@ -21,7 +21,10 @@ import yaml
 from gl_devenv.cluster import free_port
 
 # Fast enough for tests, long enough that "fast track skips the soak" is observable.
-TEST_CONFIG = {"promotion": {"soakSeconds": 10}, "resyncSeconds": 1, "deployments": {"reconcileSeconds": 1}}
+# Gateway API CRDs installed mid-session (test_gateway_routes) are noticed within a second.
+TEST_CONFIG = {"promotion": {"soakSeconds": 10}, "resyncSeconds": 1,
+               "deployments": {"reconcileSeconds": 1, "gatewayCheckSeconds": 1,
+                               "gateway": [{"name": "agents", "namespace": "greenlang-system"}]}}
 
 
 class OperatorProcess:

@@ -154,7 +154,7 @@ class Load:
         return dict(totals)
 
     def _run(self) -> None:
-        deadline, bodies = time.monotonic() + self.max_seconds, itertools.cycle(self.bodies)
+        deadline, sent = time.monotonic() + self.max_seconds, itertools.count()
         targets: list[str] = []
         refreshed = 0.0
         turn = itertools.count()
@@ -167,7 +167,8 @@ class Load:
             if targets:
                 address = targets[next(turn) % len(targets)]
                 try:
-                    status, _ = invoke(address, CAPABILITY, next(bodies), timeout=5)
+                    n = next(sent)  # bodies may be replaced while it runs: the traffic mix changes
+                    status, _ = invoke(address, CAPABILITY, self.bodies[n % len(self.bodies)], timeout=5)
                 except OSError:
                     status = 0  # refused or reset: a pod going away
                 self.answers[(address, status)] += 1

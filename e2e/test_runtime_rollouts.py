@@ -9,20 +9,42 @@ from __future__ import annotations
 
 import importlib
 import json
+from pathlib import Path
 import signal
 import sys
 import time
 
+import psycopg
 import pytest
 from kubernetes import client
 
 from e2e import registry as reg
 from e2e import wait
+from e2e.mirror_process import MirrorProcess, local_postgres
 from e2e.runtime_stack import CAPABILITY, CBAM, CBAM_DEFECTIVE, Load
 from e2e.test_agent_deployments import conditions, deploy, glad_status, wait_status
 from gl_devenv import node
 
 pytestmark = pytest.mark.usefixtures("runtime_operator")
+
+
+@pytest.fixture(scope="module")
+def audit_db(cluster, tmp_path_factory):
+    """The Postgres mirror over the session's cluster: where rollbacks land in the audit trail."""
+    with local_postgres() as postgres:
+        mirror = MirrorProcess(Path(cluster.kubeconfig), postgres.dsn(), tmp_path_factory.mktemp("mirror") / "log")
+        mirror.start()
+        try:
+            yield postgres
+        finally:
+            mirror.stop()
+
+
+def audit_rows(postgres, namespace: str, operation: str) -> list[tuple[str, str, str]]:
+    with psycopg.connect(postgres.dsn()) as conn:
+        return conn.execute("SELECT actor, decision, reason FROM audit_events WHERE namespace = %s AND name = 'cbam' "
+                            "AND kind = 'AgentDeployment' AND operation = %s ORDER BY id",
+                            (namespace, operation)).fetchall()
 
 # Steel from Brazil is what 2.4.0 gets wrong; cement and aluminium it computes like 2.3.1.
 STEEL = {"cnCode": "72081000", "quantityTonnes": 12.5, "countryOfOrigin": "BR"}
@@ -129,7 +151,7 @@ def test_a_deployed_agent_runs_in_real_pods_and_answers_through_its_service(runt
 
 
 def test_a_canary_of_the_defective_version_is_rolled_back_on_its_measured_error_rate(runtime_stack, cluster, api,
-                                                                                    tenant):
+                                                                                    tenant, audit_db):
     team, dev = tenant["team"], tenant["dev"]
     published(runtime_stack, api, team, CBAM, "experimental")
     strategy = {"type": "Canary", "steps": [{"weight": 50, "pauseSeconds": 20}, {"weight": 100}], "analysis": ANALYSIS}
@@ -155,12 +177,40 @@ def test_a_canary_of_the_defective_version_is_rolled_back_on_its_measured_error_
     (shown,) = json.loads(slo_status.stdout)["items"]
     assert shown["deployment"] == f"{dev}/cbam" and shown["version"] == "2.3.1" and shown["phase"] == "Degraded"
     assert "2.4.0" in shown["lastBreach"] and "error rate" in shown["lastBreach"]
+
+    # The audit trail keeps the decision, its author and the measured figures.
+    (actor, decision, reason), = wait.until(lambda: audit_rows(audit_db, dev, "rollback"), timeout=60,
+                                            what="the rollback's audit row")
+    assert (actor, decision, reason) == ("greenlang-registry-operator", "rolled_back", message)
     wait.until(lambda: versions_running(api, dev) == {"2.3.1"}, timeout=60, what="only 2.3.1 pods")
 
     # No flapping: the range still selects 2.4.0, but a rolled-back version is not tried again.
     time.sleep(12)  # a dozen reconciles
     assert not glad_status(api, dev).get("canaryVersion")
     assert len([m for m in normal(api, dev, "RolloutStarted") if "2.4.0" in m]) == 1
+
+
+def test_a_version_that_breaches_after_its_rollout_goes_back_to_the_last_good_one(runtime_stack, cluster, api,
+                                                                                 tenant):
+    """2.4.0 passes its analysis while no steel is imported, then steel arrives: rolled back from steady state."""
+    team, dev = tenant["team"], tenant["dev"]
+    published(runtime_stack, api, team, CBAM, "experimental")
+    strategy = {"type": "RollingUpdate", "analysis": ANALYSIS}
+    deploy(cluster, dev, team, versionRange=">=2.3.0 <3.0.0", replicas=2, strategy=strategy, slo=SLO)
+    available_on(api, dev, "2.3.1")
+
+    with Load(api, dev, "cbam", TRAFFIC[1:], rate=12) as load:
+        published(runtime_stack, api, team, CBAM_DEFECTIVE, "experimental")
+        available_on(api, dev, "2.4.0", timeout=150)
+        assert "2.4.0" in wait.until(lambda: normal(api, dev, "Promoted"), what="a Promoted Event")[0]
+        assert set(load.by_status()) <= {200, 0}, load.by_status()
+        load.bodies = TRAFFIC  # steel arrives: 2.4.0 fails a third of the requests
+        message = wait.until(lambda: warnings(api, dev, "RolledBack"), timeout=120, what="a RolledBack Event")[0]
+    assert f"from {reg.AGENT}@2.4.0 to {reg.AGENT}@2.3.1" in message and "error rate" in message
+    status = wait_status(api, dev, "back on 2.3.1", lambda s: s.get("phase") == "Degraded"
+                         and s.get("stableVersion") == "2.3.1", timeout=90)
+    assert status["rolledBackVersions"] == ["2.4.0"]
+    wait.until(lambda: versions_running(api, dev) == {"2.3.1"}, timeout=60, what="only 2.3.1 pods")
 
 
 def test_a_canary_of_a_good_version_is_promoted_to_all_traffic(runtime_stack, cluster, api, tenant):

@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from gl_devenv import versions
@@ -40,7 +41,8 @@ def tool_dir(tool: str) -> Path:
     version = {
         "kubernetes": versions.KUBERNETES,
         "node": versions.KUBERNETES,
-        "prometheus": versions.PROMETHEUS,
+        # Only Kubernetes discovery compiled in (see build_prometheus): a different binary, its own key.
+        "prometheus": f"{versions.PROMETHEUS}-k8s-sd",
         "etcd": versions.ETCD,
         "kwok": versions.KWOK,
         "opa": versions.OPA,
@@ -181,13 +183,18 @@ def build_opa() -> None:
 
 
 def build_prometheus() -> None:
-    """Prometheus with its Kubernetes service discovery (the web UI's assets are not in the module; the API is)."""
+    """Prometheus with Kubernetes service discovery only (the web UI's assets are not in the module; the API is).
+
+    ``remove_all_sd`` drops the cloud discoverers (their SDKs are most of a cold build) and
+    ``enable_kubernetes_sd`` keeps the one the local cluster needs, whose client-go packages the
+    Kubernetes build has already compiled.
+    """
     # The module's v0.MMNN.P is release M.NN.P (v0.316.0 = 3.16.0).
     combined, patch = versions.PROMETHEUS.removeprefix("v0.").split(".")
     release = f"{int(combined) // 100}.{int(combined) % 100}.{patch}"
     staging = _staging("prometheus")
     print(f"+ go install github.com/prometheus/prometheus/cmd/prometheus@{versions.PROMETHEUS}", flush=True)
-    subprocess.run(["go", "install", "-trimpath", "-tags=netgo",
+    subprocess.run(["go", "install", "-trimpath", "-tags=netgo,remove_all_sd,enable_kubernetes_sd",
                     "-ldflags", f"-s -w -X github.com/prometheus/common/version.Version={release}",
                     f"github.com/prometheus/prometheus/cmd/prometheus@{versions.PROMETHEUS}"],
                    env={**_go_env(), "GOBIN": str(staging)}, check=True, cwd=staging)
@@ -196,6 +203,25 @@ def build_prometheus() -> None:
 
 def build_helm() -> None:
     _finish("helm", _go_install("helm", "helm.sh/helm/v3/cmd/helm", versions.HELM, "helm"))
+
+
+# Gateway API's standard-channel CRDs (HTTPRoute weights for Canary traffic), for the tests that install them.
+GATEWAY_API = "v1.4.0"
+
+
+def gateway_api_crds(version: str = GATEWAY_API) -> list[Path]:
+    """The standard-channel CRD manifests of ``sigs.k8s.io/gateway-api@version``, from the Go module
+    cache (downloaded through the module proxy first if needed; nothing is built)."""
+    if shutil.which("go") is None:
+        raise RuntimeError("the Go toolchain is needed to fetch the Gateway API CRDs: install Go (https://go.dev/doc/install)")
+    result = subprocess.run(["go", "mod", "download", "-json", f"sigs.k8s.io/gateway-api@{version}"],
+                            env=_go_env(), check=True, stdout=subprocess.PIPE, text=True,
+                            cwd=tempfile.gettempdir())  # outside any module
+    directory = Path(json.loads(result.stdout)["Dir"]) / "config" / "crd" / "standard"
+    found = sorted(directory.glob("gateway.networking.k8s.io_*.yaml"))
+    if not found:
+        raise RuntimeError(f"no Gateway API CRDs under {directory}")
+    return found
 
 
 BUILDERS = {

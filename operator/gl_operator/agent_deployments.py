@@ -6,6 +6,10 @@ TenantPolicy environments by namespace, owned Deployments by AgentDeployment): a
 GET of the AgentDeployment, the Prometheus queries, the server-side applies that changed and
 at most one status write. Decisions are posted as Events: Resolved, RolloutStarted,
 StepAdvanced, Promoted, RolloutAborted, SLOBreach, RolledBack, QuotaExceeded.
+
+A Canary also gets an HTTPRoute weighting ``<glad>-stable`` and ``<glad>-canary`` when the
+cluster serves Gateway API HTTPRoutes; whether it does is asked of the discovery API at the first
+round and then at most every ``deployments.gatewayCheckSeconds`` (never per round).
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import urllib3
 from kubernetes import client, dynamic
 from kubernetes.client.rest import ApiException
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from gl_api import conditions, kinds, labels, slo
+from gl_api.models import StrategyType
 from gl_kube import events, objects
 from gl_kube.prometheus import Prometheus, PrometheusError
 from gl_operator import deployment_resolution, rollout, slo_analysis, workloads
@@ -38,6 +45,19 @@ _locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Loc
 _applied: dict[tuple[str, str, str, str], tuple[str, float]] = {}
 _usage_written: dict[tuple[str, str, str], float] = {}
 _absent: set[tuple[str, str, str]] = set()
+ROUTE_API_VERSION = f"{workloads.GATEWAY_GROUP}/{workloads.GATEWAY_VERSION}"
+
+
+@dataclass
+class _GatewayApi:
+    """Whether the cluster serves HTTPRoutes, as last seen, and when that was asked."""
+
+    served: bool = False
+    checked: float = float("-inf")
+
+
+_gateway = _GatewayApi()
+_gateway_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -135,6 +155,70 @@ def delete(api: client.ApiClient, api_version: str, kind: str, namespace: str, n
     return True
 
 
+# --- Gateway API ---------------------------------------------------------------------------------
+
+def gateway_routes_served(api: client.ApiClient, config: OperatorConfig) -> bool:
+    """Whether ``httproutes.gateway.networking.k8s.io/v1`` is served: one discovery GET, repeated at
+    most every ``deployments.gatewayCheckSeconds`` (so CRDs installed or removed later are noticed)."""
+    with _gateway_lock:
+        if time.monotonic() - _gateway.checked < config.deployments.gateway_check_seconds:
+            return _gateway.served
+        served = _gateway.served
+        try:
+            found = client.CustomObjectsApi(api).get_api_resources(workloads.GATEWAY_GROUP,
+                                                                   workloads.GATEWAY_VERSION)
+            served = any(r.name == "httproutes" for r in (found.resources or []) if r is not None)
+        except ApiException as error:
+            if error.status == 404:
+                served = False
+            else:
+                log.warning("cannot tell whether Gateway API HTTPRoutes are served (%s %s); assuming %s",
+                            error.status, error.reason, "yes" if served else "no")
+        except urllib3.exceptions.HTTPError as error:
+            log.warning("cannot tell whether Gateway API HTTPRoutes are served (%s); assuming %s", error,
+                        "yes" if served else "no")
+        _record_gateway(served)
+        return served
+
+
+def _record_gateway(served: bool) -> None:
+    if served != _gateway.served:
+        log.info("Gateway API HTTPRoutes are %s: Canary traffic is split %s", "served" if served else "not served",
+                 "by HTTPRoute weights (and the replica ratio)" if served else "by the replica ratio only")
+        # Routes remembered as applied may have gone with their CRD: apply them afresh next time.
+        for key in [k for k in _applied if k[0] == "HTTPRoute"]:
+            _applied.pop(key, None)
+    _gateway.served, _gateway.checked = served, time.monotonic()
+
+
+def _routes_wanted(glad: Mapping[str, Any], plan: rollout.Plan, gateway: bool) -> bool:
+    return gateway and bool(plan.deployments) and plan.status.get("stableVersion") is not None and \
+        rollout.strategy(glad["spec"]).get("type") == StrategyType.canary.value
+
+
+def _apply_route(api: client.ApiClient, obj: dict[str, Any]) -> None:
+    """Apply an HTTPRoute; a failure leaves traffic to the replica ratio and never stops the rollout."""
+    meta = obj["metadata"]
+    try:
+        apply(api, obj)
+    except (ResourceNotFoundError, ApiException) as error:
+        if isinstance(error, ResourceNotFoundError) or error.status == 404:
+            with _gateway_lock:
+                _record_gateway(False)  # the CRD went since the last check
+            return
+        log.warning("HTTPRoute %s/%s not applied (%s %s): traffic follows the replica ratio", meta["namespace"],
+                    meta["name"], error.status, error.reason)
+
+
+def _delete_route(api: client.ApiClient, namespace: str, name: str) -> None:
+    try:
+        _delete_if_applied(api, ROUTE_API_VERSION, "HTTPRoute", namespace, name)
+    except ResourceNotFoundError:
+        pass
+    except ApiException as error:
+        log.warning("HTTPRoute %s/%s not deleted (%s %s)", namespace, name, error.status, error.reason)
+
+
 # --- one round -----------------------------------------------------------------------------------
 
 def _prometheus(config: OperatorConfig) -> Prometheus | None:
@@ -160,7 +244,7 @@ def _measure(config: OperatorConfig, glad: dict[str, Any], version: str | None, 
 
 
 def _desired(glad: dict[str, Any], plan: rollout.Plan, versions: Mapping[str, dict[str, Any]],
-             config: OperatorConfig) -> tuple[list[dict[str, Any]], str | None]:
+             config: OperatorConfig, gateway: bool = False) -> tuple[list[dict[str, Any]], str | None]:
     """Every object to apply, and a reason nothing can run (no image) if so."""
     environment = artifact_store_environment()
     result = [workloads.service_account(glad), workloads.artifact_secret(glad, environment)]
@@ -191,6 +275,11 @@ def _desired(glad: dict[str, Any], plan: rollout.Plan, versions: Mapping[str, di
                 result.append(scaler)
         result.append(workloads.disruption_budget(glad))
         result.append(workloads.network_policy(glad, serve_port, environment.get("GL_S3_ENDPOINT")))
+    if _routes_wanted(glad, plan, gateway):
+        # The Services first: the route never names a backend that does not exist yet.
+        result.extend(workloads.split_services(glad, plan.status["stableVersion"], plan.status.get("canaryVersion")))
+        result.append(workloads.http_route(glad, rollout.canary_traffic_weight(glad["spec"], plan.status),
+                                           config.deployments.gateway))
     return result, problem
 
 
@@ -221,8 +310,12 @@ def _reconcile(api: client.ApiClient, config: OperatorConfig, namespace: str, na
                         analysis_enabled=config.deployments.prometheus_url is not None, now=now,
                         held_back=resolved.held_back is not None)
 
-    desired, problem = _desired(glad, plan, versions, config)
+    gateway = gateway_routes_served(api, config)
+    desired, problem = _desired(glad, plan, versions, config, gateway)
     for obj in desired:
+        if obj["kind"] == "HTTPRoute":
+            _apply_route(api, obj)
+            continue
         apply(api, obj, force_fresh=obj["kind"] == "Deployment" and obj["metadata"]["name"] not in observed)
     applied_deployments = {o["metadata"]["name"] for o in desired if o["kind"] == "Deployment"}
     for stale in set(observed) - plan.names:
@@ -232,6 +325,11 @@ def _reconcile(api: client.ApiClient, config: OperatorConfig, namespace: str, na
         _delete_if_applied(api, "v1", "Service", namespace, workloads.preview_name(name))
     if not spec.get("autoscaling"):
         _delete_if_applied(api, "autoscaling/v2", "HorizontalPodAutoscaler", namespace, name)
+    if not any(o["kind"] == "HTTPRoute" for o in desired):
+        if _gateway.served:
+            _delete_route(api, namespace, name)
+        for split in (workloads.stable_service_name(name), workloads.canary_service_name(name)):
+            _delete_if_applied(api, "v1", "Service", namespace, split)
 
     status = dict(plan.status)
     status["resolvedVersion"] = resolved.version

@@ -11,6 +11,7 @@ soak, sunset 90 days after deprecation). Override them with a YAML file (``--con
       reconcileSeconds: 10
       prometheusUrl: http://prometheus.monitoring:9090
       usageWindow: 7d
+      gateway: [{name: agents, namespace: greenlang-system}]   # parentRefs of Canary HTTPRoutes
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ class DeploymentSettings(_Settings):
                               description="Window of the usage written to AgentVersions' status.usage.")
     usage_seconds: float = Field(60, gt=0, description="How often status.usage of running versions is refreshed.")
     placement: Placement = Field(default_factory=Placement, description="nodeSelector and tolerations of agent pods.")
+    gateway: list[dict[str, Any]] = Field(default_factory=list, description=(
+        "parentRefs of the HTTPRoute a Canary's traffic is weighted by (when the cluster serves Gateway API "
+        "HTTPRoutes), e.g. [{name: agents, namespace: greenlang-system}]; empty: the route attaches nowhere."))
+    gateway_check_seconds: float = Field(300, gt=0, description="How often the operator re-checks whether the "
+                                                                "cluster serves Gateway API HTTPRoutes.")
 
 
 class OperatorConfig(_Settings):

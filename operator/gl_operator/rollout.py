@@ -14,7 +14,8 @@ continues where the last one stopped.
   (step 0), is analysed once Available (step 1), and the Service switches to it only when the
   analysis passes. The previous Deployment stays ``rollbackWindowSeconds`` after the switch.
 - **Canary**: stable and canary Deployments behind one Service; at each step the canary runs
-  ``ceil(total × weight / 100)`` replicas and the stable the rest (at least 1 until 100 %);
+  ``ceil(total × weight / 100)`` replicas and the stable the rest (at least 1 until 100 %; with
+  Gateway API, ``canary_traffic_weight`` is the HTTPRoute's split too);
   each step waits ``pauseSeconds`` (default the analysis window, counted from the step's start,
   and for the canary's replicas to be ready) and is analysed. After the last step the canary
   becomes stable and the old Deployment is deleted.
@@ -123,6 +124,17 @@ def canary_split(total: int, weight: int) -> tuple[int, int]:
     if total > 0:
         stable = max(stable, 1)
     return canary, stable
+
+
+def canary_traffic_weight(spec: Mapping[str, Any], status: Mapping[str, Any]) -> int:
+    """The canary's percentage of routed traffic (HTTPRoute weights) after a round with ``status``:
+    the current step's weight (100 at the last step until promotion) once at least one canary
+    replica is ready, else 0 (no canary; or its pods still starting, so none of the traffic meets
+    a backend without endpoints)."""
+    if status.get("canaryVersion") is None or int((status.get("replicas") or {}).get("canary") or 0) < 1:
+        return 0
+    steps = strategy(spec).get("steps") or [{"weight": 100}]
+    return int(steps[min(int(status.get("currentStep") or 0), len(steps) - 1)]["weight"])
 
 
 def _seconds_since(text: str | None, now: datetime) -> float:

@@ -6,7 +6,9 @@ and ``+`` as dashes, shortened with a hash beyond 63 characters); ServiceAccount
 without an API token; Secret ``<glad>-artifact-store`` with the operator's artifact-store
 settings; HorizontalPodAutoscaler, PodDisruptionBudget and NetworkPolicy ``<glad>``. BlueGreen
 adds ``<glad>-preview`` while a new version waits for its switch, so it can be tried (and
-measured) before it takes traffic. Everything is owned by the AgentDeployment (controller) and
+measured) before it takes traffic. Canary, where the cluster serves Gateway API HTTPRoutes, adds
+Services ``<glad>-stable`` and ``<glad>-canary`` (one version each) and an HTTPRoute ``<glad>``
+weighting them. Everything is owned by the AgentDeployment (controller) and
 labelled with the recommended ``app.kubernetes.io/*`` labels and the registry's own.
 """
 
@@ -19,6 +21,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from gl_api import kinds, labels
+
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+GATEWAY_VERSION = "v1"
 
 NAME_MAX = 63
 ARTIFACT_STORE_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "GL_S3_ENDPOINT")
@@ -49,6 +54,14 @@ def deployment_name(glad_name: str, version: str | None = None) -> str:
 
 def preview_name(glad_name: str) -> str:
     return short_name(f"{glad_name}-preview")
+
+
+def stable_service_name(glad_name: str) -> str:
+    return short_name(f"{glad_name}-stable")
+
+
+def canary_service_name(glad_name: str) -> str:
+    return short_name(f"{glad_name}-canary")
 
 
 def secret_name(glad_name: str) -> str:
@@ -206,6 +219,32 @@ def service(glad: Mapping[str, Any], version: str | None = None, name: str | Non
 
 def preview_service(glad: Mapping[str, Any], version: str) -> dict[str, Any]:
     return service(glad, version, preview_name(glad["metadata"]["name"]))
+
+
+def split_services(glad: Mapping[str, Any], stable: str, canary: str | None) -> list[dict[str, Any]]:
+    """``<glad>-stable`` and ``<glad>-canary``, the HTTPRoute's backends, each selecting one version.
+
+    Without a canary both select the stable version: the canary backend (weight 0) is never a
+    Service without endpoints, and a promotion changes no backend's pods at the moment it happens.
+    """
+    name = glad["metadata"]["name"]
+    return [service(glad, stable, stable_service_name(name)), service(glad, canary or stable, canary_service_name(name))]
+
+
+def http_route(glad: Mapping[str, Any], canary_weight: int,
+               parents: list[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """HTTPRoute ``<glad>``: one rule sending ``100 - canary_weight`` % to ``<glad>-stable`` and
+    ``canary_weight`` % to ``<glad>-canary``. Without ``parents`` it has no parentRefs (attaches to
+    no Gateway; the field is left to whoever sets it with another field manager)."""
+    name = glad["metadata"]["name"]
+    weight = max(0, min(100, int(canary_weight)))
+    backends = [{"group": "", "kind": "Service", "name": stable_service_name(name), "port": 80, "weight": 100 - weight},
+                {"group": "", "kind": "Service", "name": canary_service_name(name), "port": 80, "weight": weight}]
+    spec: dict[str, Any] = {"rules": [{"backendRefs": backends}]}
+    if parents:
+        spec["parentRefs"] = [dict(parent) for parent in parents]
+    return {"apiVersion": f"{GATEWAY_GROUP}/{GATEWAY_VERSION}", "kind": "HTTPRoute", "metadata": _meta(glad, name),
+            "spec": spec}
 
 
 def service_account(glad: Mapping[str, Any]) -> dict[str, Any]:

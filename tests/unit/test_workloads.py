@@ -1,8 +1,12 @@
 """The objects an AgentDeployment runs as (pure builders)."""
 
 import base64
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
-from gl_operator import workloads
+from kubernetes.client.rest import ApiException
+
+from gl_operator import agent_deployments, config, rollout, workloads
 
 GLAD = {"apiVersion": "registry.greenlang.ai/v1alpha1", "kind": "AgentDeployment",
         "metadata": {"name": "cbam", "namespace": "abc-prod", "uid": "uid-1", "generation": 2},
@@ -135,3 +139,130 @@ def test_autoscaler_pdb_and_network_policy():
     policy = workloads.network_policy(GLAD, 8081, "http://127.0.0.1:9000")
     assert policy["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8081}]
     assert policy["spec"]["egress"][-1]["ports"] == [{"protocol": "TCP", "port": 9000}]
+
+
+# --- Canary traffic by Gateway API HTTPRoute weights -----------------------------------------------
+
+PARENTS = [{"name": "agents", "namespace": "greenlang-system"}]
+CANARY = GLAD | {"spec": GLAD["spec"] | {"strategy": {"type": "Canary", "steps": [
+    {"weight": 25, "pauseSeconds": 5}, {"weight": 50}, {"weight": 100}]}}}
+
+
+def weights(route):
+    (rule,) = route["spec"]["rules"]
+    return {ref["name"]: ref["weight"] for ref in rule["backendRefs"]}
+
+
+def test_split_service_and_route_names():
+    assert (workloads.stable_service_name("cbam"), workloads.canary_service_name("cbam")) == \
+        ("cbam-stable", "cbam-canary")
+    assert len(workloads.stable_service_name("a" * 63)) == 63
+    assert workloads.stable_service_name("a" * 63) != workloads.canary_service_name("a" * 63)
+
+
+def test_split_services_select_one_version_each():
+    stable, canary = workloads.split_services(GLAD, "2.3.1", "2.4.0")
+    assert (stable["metadata"]["name"], canary["metadata"]["name"]) == ("cbam-stable", "cbam-canary")
+    assert stable["spec"]["selector"] == {"registry.greenlang.ai/deployment": "cbam",
+                                          "registry.greenlang.ai/version": "2.3.1"}
+    assert canary["spec"]["selector"]["registry.greenlang.ai/version"] == "2.4.0"
+    for svc in (stable, canary):
+        assert svc["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    # No canary running: both select the stable version (the canary backend has weight 0).
+    idle = workloads.split_services(GLAD, "2.4.0", None)
+    assert [s["spec"]["selector"]["registry.greenlang.ai/version"] for s in idle] == ["2.4.0", "2.4.0"]
+
+
+def test_http_route_weights_backends_and_parents():
+    route = workloads.http_route(GLAD, 25, PARENTS)
+    assert (route["apiVersion"], route["kind"], route["metadata"]["name"]) == \
+        ("gateway.networking.k8s.io/v1", "HTTPRoute", "cbam")
+    assert route["spec"]["parentRefs"] == PARENTS
+    assert route["spec"]["parentRefs"][0] is not PARENTS[0]  # a copy: the config is never shared
+    (rule,) = route["spec"]["rules"]
+    assert rule == {"backendRefs": [
+        {"group": "", "kind": "Service", "name": "cbam-stable", "port": 80, "weight": 75},
+        {"group": "", "kind": "Service", "name": "cbam-canary", "port": 80, "weight": 25}]}
+    assert weights(workloads.http_route(GLAD, 0)) == {"cbam-stable": 100, "cbam-canary": 0}
+    assert weights(workloads.http_route(GLAD, 100)) == {"cbam-stable": 0, "cbam-canary": 100}
+    assert weights(workloads.http_route(GLAD, 130)) == {"cbam-stable": 0, "cbam-canary": 100}
+    assert "parentRefs" not in workloads.http_route(GLAD, 0)["spec"]
+    assert "parentRefs" not in workloads.http_route(GLAD, 0, [])["spec"]
+
+
+def test_route_and_split_services_carry_labels_and_owner():
+    for obj in [workloads.http_route(GLAD, 10, PARENTS), *workloads.split_services(GLAD, "2.3.1", "2.4.0")]:
+        assert obj["metadata"]["namespace"] == "abc-prod"
+        assert obj["metadata"]["ownerReferences"] == [OWNER]
+        assert obj["metadata"]["labels"] == workloads.common_labels(GLAD)
+
+
+def test_canary_traffic_weight_per_step():
+    spec = CANARY["spec"]
+
+    def status(step, canary_ready=1, version="2.4.0"):
+        return {"stableVersion": "2.3.1", "canaryVersion": version, "currentStep": step,
+                "replicas": {"desired": 3, "ready": 3, "stable": 2, "canary": canary_ready}}
+
+    assert [rollout.canary_traffic_weight(spec, status(step)) for step in (0, 1, 2)] == [25, 50, 100]
+    assert rollout.canary_traffic_weight(spec, status(7)) == 100          # clamped to the last step
+    assert rollout.canary_traffic_weight(spec, status(0, canary_ready=0)) == 0  # canary pods still starting
+    assert rollout.canary_traffic_weight(spec, status(None, version=None)) == 0  # promoted / rolled back / none
+    assert rollout.canary_traffic_weight(spec, {"stableVersion": "2.3.1"}) == 0
+    no_steps = {**spec, "strategy": {"type": "Canary"}}
+    assert rollout.canary_traffic_weight(no_steps, status(0)) == 100
+
+
+def test_canary_traffic_weight_follows_the_rollout_plan():
+    """The state machine's own status drives the weights: 25 while the first step waits, then 50."""
+    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    observed = {"cbam-2-3-1": rollout.Observed("cbam-2-3-1", "2.3.1", 2, 2, 2, 2),
+                "cbam-2-4-0": rollout.Observed("cbam-2-4-0", "2.4.0", 1, 1, 1, 1)}
+    glad = CANARY | {"status": {"stableVersion": "2.3.1", "canaryVersion": "2.4.0", "currentStep": 0,
+                                "stepStartedAt": "2025-01-01T00:00:00Z", "phase": "Progressing"}}
+    waiting = rollout.plan(glad, "2.4.0", [], observed, {}, analysis_enabled=False, now=now)
+    assert rollout.canary_traffic_weight(glad["spec"], waiting.status) == 25
+    later = rollout.plan(glad, "2.4.0", [], observed, {}, analysis_enabled=False, now=now + timedelta(seconds=6))
+    assert later.status["currentStep"] == 1
+    assert rollout.canary_traffic_weight(glad["spec"], later.status) == 50
+
+
+def test_config_gateway_parents_and_check_interval():
+    settings = config.OperatorConfig.model_validate(
+        {"deployments": {"gateway": PARENTS, "gatewayCheckSeconds": 2}}).deployments
+    assert (settings.gateway, settings.gateway_check_seconds) == (PARENTS, 2)
+    assert (config.OperatorConfig().deployments.gateway, config.OperatorConfig().deployments.gateway_check_seconds) \
+        == ([], 300)
+
+
+def test_gateway_detection_asks_discovery_rarely(monkeypatch):
+    calls = []
+
+    class Discovery:
+        def __init__(self, api):
+            pass
+
+        def get_api_resources(self, group, version):
+            calls.append((group, version))
+            if answers[0] is None:
+                raise ApiException(status=404, reason="Not Found")
+            return SimpleNamespace(resources=[SimpleNamespace(name=n) for n in answers[0]])
+
+    answers: list = [None]
+    monkeypatch.setattr(agent_deployments.client, "CustomObjectsApi", Discovery)
+    monkeypatch.setattr(agent_deployments, "_gateway", agent_deployments._GatewayApi())
+    settings = config.OperatorConfig.model_validate({"deployments": {"gatewayCheckSeconds": 60}})
+    clock = [1000.0]
+    monkeypatch.setattr(agent_deployments.time, "monotonic", lambda: clock[0])
+    assert agent_deployments.gateway_routes_served(None, settings) is False
+    assert agent_deployments.gateway_routes_served(None, settings) is False
+    assert calls == [("gateway.networking.k8s.io", "v1")]  # cached: no second discovery GET
+    answers[0] = ["httproutes", "httproutes/status", "gateways"]
+    clock[0] += 30
+    assert agent_deployments.gateway_routes_served(None, settings) is False
+    clock[0] += 31
+    assert agent_deployments.gateway_routes_served(None, settings) is True
+    assert len(calls) == 2
+    answers[0] = ["gateways"]  # the group without HTTPRoutes
+    clock[0] += 61
+    assert agent_deployments.gateway_routes_served(None, settings) is False
