@@ -102,6 +102,15 @@ def available_on(api, namespace: str, version: str, timeout: float = 120) -> dic
                              f"{reg.events(api, namespace, 'cbam')}") from None
 
 
+def running_231(stack, cluster, api, tenant, strategy: dict, replicas: int = 2) -> tuple[str, str]:
+    """2.3.1 published, experimental and Available in the tenant's dev namespace: (team, dev)."""
+    team, dev = tenant["team"], tenant["dev"]
+    published(stack, api, team, CBAM, "experimental")
+    deploy(cluster, dev, team, versionRange=">=2.3.0 <3.0.0", replicas=replicas, strategy=strategy, slo=SLO)
+    available_on(api, dev, "2.3.1")
+    return team, dev
+
+
 def test_a_deployed_agent_runs_in_real_pods_and_answers_through_its_service(runtime_stack, cluster, api, tenant):
     team, dev = tenant["team"], tenant["dev"]
     published(runtime_stack, api, team, CBAM, "experimental")
@@ -152,11 +161,8 @@ def test_a_deployed_agent_runs_in_real_pods_and_answers_through_its_service(runt
 
 def test_a_canary_of_the_defective_version_is_rolled_back_on_its_measured_error_rate(runtime_stack, cluster, api,
                                                                                     tenant, audit_db):
-    team, dev = tenant["team"], tenant["dev"]
-    published(runtime_stack, api, team, CBAM, "experimental")
     strategy = {"type": "Canary", "steps": [{"weight": 50, "pauseSeconds": 20}, {"weight": 100}], "analysis": ANALYSIS}
-    deploy(cluster, dev, team, versionRange=">=2.3.0 <3.0.0", replicas=2, strategy=strategy, slo=SLO)
-    available_on(api, dev, "2.3.1")
+    team, dev = running_231(runtime_stack, cluster, api, tenant, strategy, replicas=2)
 
     with Load(api, dev, "cbam", TRAFFIC, rate=15) as load:
         published(runtime_stack, api, team, CBAM_DEFECTIVE, "experimental")
@@ -193,11 +199,8 @@ def test_a_canary_of_the_defective_version_is_rolled_back_on_its_measured_error_
 def test_a_version_that_breaches_after_its_rollout_goes_back_to_the_last_good_one(runtime_stack, cluster, api,
                                                                                  tenant):
     """2.4.0 passes its analysis while no steel is imported, then steel arrives: rolled back from steady state."""
-    team, dev = tenant["team"], tenant["dev"]
-    published(runtime_stack, api, team, CBAM, "experimental")
     strategy = {"type": "RollingUpdate", "analysis": ANALYSIS}
-    deploy(cluster, dev, team, versionRange=">=2.3.0 <3.0.0", replicas=2, strategy=strategy, slo=SLO)
-    available_on(api, dev, "2.3.1")
+    team, dev = running_231(runtime_stack, cluster, api, tenant, strategy, replicas=2)
 
     with Load(api, dev, "cbam", TRAFFIC[1:], rate=12) as load:
         published(runtime_stack, api, team, CBAM_DEFECTIVE, "experimental")
@@ -214,11 +217,8 @@ def test_a_version_that_breaches_after_its_rollout_goes_back_to_the_last_good_on
 
 
 def test_a_canary_of_a_good_version_is_promoted_to_all_traffic(runtime_stack, cluster, api, tenant):
-    team, dev = tenant["team"], tenant["dev"]
-    published(runtime_stack, api, team, CBAM, "experimental")
     strategy = {"type": "Canary", "steps": [{"weight": 50, "pauseSeconds": 12}, {"weight": 100}], "analysis": ANALYSIS}
-    deploy(cluster, dev, team, versionRange=">=2.3.0 <3.0.0", replicas=2, strategy=strategy, slo=SLO)
-    available_on(api, dev, "2.3.1")
+    team, dev = running_231(runtime_stack, cluster, api, tenant, strategy, replicas=2)
 
     with Load(api, dev, "cbam", TRAFFIC, rate=15) as load:
         published(runtime_stack, api, team, CBAM, "experimental", version="2.3.2")
@@ -232,12 +232,9 @@ def test_a_canary_of_a_good_version_is_promoted_to_all_traffic(runtime_stack, cl
 
 def test_blue_green_tries_the_new_version_on_its_preview_and_never_switches_to_a_breaching_one(
         runtime_stack, cluster, api, tenant):
-    team, dev = tenant["team"], tenant["dev"]
     core = client.CoreV1Api(api)
-    published(runtime_stack, api, team, CBAM, "experimental")
     strategy = {"type": "BlueGreen", "analysis": ANALYSIS, "rollbackWindowSeconds": 60}
-    deploy(cluster, dev, team, versionRange=">=2.3.0 <3.0.0", replicas=1, strategy=strategy, slo=SLO)
-    available_on(api, dev, "2.3.1")
+    team, dev = running_231(runtime_stack, cluster, api, tenant, strategy, replicas=1)
 
     with Load(api, dev, "cbam-preview", TRAFFIC, rate=10), Load(api, dev, "cbam", TRAFFIC, rate=5) as live:
         published(runtime_stack, api, team, CBAM_DEFECTIVE, "experimental")
@@ -256,11 +253,8 @@ def test_blue_green_tries_the_new_version_on_its_preview_and_never_switches_to_a
 
 def test_a_rollout_resumes_where_it_was_after_a_pod_is_deleted_and_the_operator_restarts(
         runtime_stack, cluster, api, tenant, runtime_operator):
-    team, dev = tenant["team"], tenant["dev"]
-    published(runtime_stack, api, team, CBAM, "experimental")
     strategy = {"type": "Canary", "steps": [{"weight": 50, "pauseSeconds": 25}, {"weight": 100}], "analysis": ANALYSIS}
-    deploy(cluster, dev, team, versionRange=">=2.3.0 <3.0.0", replicas=2, strategy=strategy, slo=SLO)
-    available_on(api, dev, "2.3.1")
+    team, dev = running_231(runtime_stack, cluster, api, tenant, strategy, replicas=2)
 
     with Load(api, dev, "cbam", TRAFFIC, rate=12):
         published(runtime_stack, api, team, CBAM, "experimental", version="2.3.2")

@@ -361,7 +361,7 @@ def _reconcile(api: client.ApiClient, config: OperatorConfig, namespace: str, na
 
     wanted_events = list(plan.events)
     if resolved.version and resolved.version != previous.get("resolvedVersion"):
-        wanted_events.insert(0, (events.NORMAL, "Resolved", f"{_selector(spec)} selects {resolved.message}"))
+        wanted_events.insert(0, (events.NORMAL, "Resolved", f"{deployment_resolution.selector(spec)} selects {resolved.message}"))
     was = conditions.get_condition(previous.get("conditions"), rollout.AVAILABLE) or {}
     now_available = conditions.get_condition(conds, rollout.AVAILABLE) or {}
     if now_available.get("reason") == "QuotaExceeded" and was.get("reason") != "QuotaExceeded":
@@ -375,14 +375,6 @@ def _reconcile(api: client.ApiClient, config: OperatorConfig, namespace: str, na
         objects.patch_status(api, kinds.AGENT_DEPLOYMENT, glad, status, guard=True)
     for type_, reason, message in wanted_events:
         events.record(api, glad, type_, reason, message)
-
-
-def _selector(spec: Mapping[str, Any]) -> str:
-    if spec.get("version"):
-        return f"version {spec['version']}"
-    if spec.get("versionRange"):
-        return f"versionRange '{spec['versionRange']}'"
-    return f"channel {spec.get('channel')}"
 
 
 def _changed(previous: Mapping[str, Any], status: Mapping[str, Any]) -> bool:

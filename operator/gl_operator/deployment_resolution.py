@@ -79,7 +79,8 @@ def _retry(glad: Mapping[str, Any]) -> tuple[list[str], str | None]:
     return rolled_back, handled
 
 
-def _selector(spec: Mapping[str, Any]) -> str:
+def selector(spec: Mapping[str, Any]) -> str:
+    """How the spec chooses, as the Events and conditions quote it."""
     if spec.get("version"):
         return f"version {spec['version']}"
     if spec.get("versionRange"):
@@ -134,7 +135,7 @@ def resolve(glad: Mapping[str, Any], versions: Mapping[str, str | None],
         if best_of_all:
             detail += f"; {best_of_all} was rolled back after an SLO breach"
         return Resolution(Outcome.pending, "NoMatchingVersion",
-                          f"no version of {agent} matches {_selector(spec)} in a state {env.get('name')} admits"
+                          f"no version of {agent} matches {selector(spec)} in a state {env.get('name')} admits"
                           f"{detail}; waiting for one", held_back=best_of_all, **common)
     return _chosen(agent, best, live[best], held_back=best_of_all if best_of_all != best else None, **common)
 
