@@ -126,7 +126,7 @@ def test_blue_green_switches_the_service_and_drops_the_previous_after_the_window
     for version in ("2.3.1", "2.4.0"):
         version_in(cluster, api, tenant["team"], version, "experimental")
     dev = tenant["dev"]
-    strategy = {"type": "BlueGreen", "rollbackWindowSeconds": 8, "analysis": {"windowSeconds": 5}}
+    strategy = {"type": "BlueGreen", "rollbackWindowSeconds": 20, "analysis": {"windowSeconds": 5}}
     deploy(cluster, dev, tenant["team"], version="2.3.1", strategy=strategy)
     wait_status(api, dev, "2.3.1 Available", lambda s: s.get("phase") == "Available")
     core = client.CoreV1Api(api)
@@ -140,7 +140,7 @@ def test_blue_green_switches_the_service_and_drops_the_previous_after_the_window
     wait_status(api, dev, "the switch", lambda s: s.get("stableVersion") == "2.4.0")
     assert core.read_namespaced_service("cbam", dev).spec.selector["registry.greenlang.ai/version"] == "2.4.0"
     assert "cbam-2-3-1" in deployments(api, dev)  # kept for the rollback window
-    wait.until(lambda: set(deployments(api, dev)) == {"cbam-2-4-0"}, timeout=30,
+    wait.until(lambda: set(deployments(api, dev)) == {"cbam-2-4-0"}, timeout=60,
                what="the previous colour to go after the rollback window")
     wait.until(lambda: not reg.exists(lambda: core.read_namespaced_service("cbam-preview", dev)),
                what="the preview Service to go")

@@ -123,8 +123,28 @@ def artifact_store_environment() -> dict[str, str]:
     return {key: os.environ[key] for key in workloads.ARTIFACT_STORE_KEYS if os.environ.get(key)}
 
 
+_dynamic_clients: dict[int, dynamic.DynamicClient] = {}
+_resources: dict[tuple[int, str, str], Any] = {}
+_discovery = threading.Lock()
+
+
 def _resource(api: client.ApiClient, obj: Mapping[str, Any]) -> Any:
-    return dynamic.DynamicClient(api).resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+    """The API resource of ``obj``'s kind, discovered once per client (discovery reads and rewrites a
+    shared cache file: once, under a lock, not on every apply of every round)."""
+    key = (id(api), obj["apiVersion"], obj["kind"])
+    with _discovery:
+        found = _resources.get(key)
+        if found is None:
+            dyn = _dynamic_clients.get(id(api))
+            if dyn is None:
+                dyn = _dynamic_clients[id(api)] = dynamic.DynamicClient(api)
+            try:
+                found = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+            except ResourceNotFoundError:
+                dyn.resources.invalidate_cache()  # a kind installed since (Gateway API CRDs)
+                found = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+            _resources[key] = found
+        return found
 
 
 def apply(api: client.ApiClient, obj: dict[str, Any], force_fresh: bool = False) -> None:
