@@ -7,7 +7,9 @@ Prometheus URL the operator's analysis is off, so steps advance on time alone.
 
 from __future__ import annotations
 
+import json
 import signal
+import time
 
 from kubernetes import client
 
@@ -42,9 +44,14 @@ def glad_status(api, namespace: str, name: str = "cbam") -> dict:
     return reg.status(api, namespace, "agentdeployments", name)
 
 
-def wait_status(api, namespace: str, what: str, check, name: str = "cbam", timeout: float = 60) -> dict:
-    return wait.until(lambda: (s := glad_status(api, namespace, name)) and check(s) and s, timeout=timeout,
-                      what=what)
+def wait_status(api, namespace: str, what: str, check, name: str = "cbam", timeout: float = 90) -> dict:
+    """The AgentDeployment's status once ``check`` holds; on a timeout, the status and its Events say why."""
+    try:
+        return wait.until(lambda: (s := glad_status(api, namespace, name)) and check(s) and s, timeout=timeout,
+                          what=what)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\nstatus: {json.dumps(glad_status(api, namespace, name), indent=1)}\n"
+                             f"events: {reg.events(api, namespace, name)}") from None
 
 
 def conditions(status: dict) -> dict:
@@ -234,6 +241,7 @@ def test_operator_restart_mid_rollout_resumes_from_status(cluster, api, tenant, 
                          and (s.get("replicas") or {}).get("canary") == 1)
     operator.stop(signal.SIGKILL)
     operator.start()
+    time.sleep(3)  # three rounds of the new leader (reconcileSeconds 1), still inside the 15 s pause
     after = glad_status(api, dev)
     assert (after["canaryVersion"], after["currentStep"], after["stepStartedAt"]) == \
         ("2.4.0", 0, before["stepStartedAt"])

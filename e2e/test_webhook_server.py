@@ -132,7 +132,8 @@ def test_the_operators_own_writes_skip_the_webhooks(governed):
     assert _decisions(governed, "approval") == approvals_before
     # A user's status write is still decided.
     reg.report_results(governed.api, TEAM, name, **reg.GOOD_RESULTS)
-    assert _decisions(governed, "status-agentversions") == status_before + 1
+    # At least once: the API server retries a webhook call whose keep-alive connection was reset.
+    assert _decisions(governed, "status-agentversions") >= status_before + 1
 
 
 def _served_serial(port: int) -> int:

@@ -105,11 +105,14 @@ def _service_account_volume(volume: dict[str, Any]) -> bool:
 def runtime_overrides(container: dict[str, Any], volumes: dict[str, dict[str, Any]] | None = None) -> list[str]:
     """What in this container would run other code than the runtime on its verified artifact.
 
-    Besides command, args and workingDir: loader variables given literally, and any mount but an
+    Besides command, args and workingDir: envFrom (its variables cannot be seen here), loader
+    variables given literally, and any mount but an
     emptyDir under /tmp or the ServiceAccount token volume (a ConfigMap, Secret or host path could
     replace the runtime's code or hold a library to preload).
     """
     found = [name for name in RUNTIME_OVERRIDES if container.get(name)]
+    if container.get("envFrom"):
+        found.append("envFrom")  # variables the request does not show (LD_PRELOAD from a Secret)
     found += [f"env {var['name']}" for var in container.get("env") or []
               if str(var.get("name", "")).startswith(LOADER_ENV_PREFIXES)]
     for mount in container.get("volumeMounts") or []:

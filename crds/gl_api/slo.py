@@ -56,7 +56,7 @@ def objectives(spec_slo: Mapping[str, Any] | None, state: str | None) -> dict[st
 # --- PromQL -------------------------------------------------------------------------------------
 
 def window(seconds: float) -> str:
-    """A PromQL range for ``seconds``: 60s, 1h, 7d stay as written when given as text."""
+    """A PromQL range of whole seconds, e.g. ``60s``."""
     return f"{int(seconds)}s"
 
 

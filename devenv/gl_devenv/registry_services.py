@@ -30,6 +30,13 @@ def start_operator(cluster: LocalCluster, config: dict[str, Any] | None = None, 
     """
     processes = cluster.processes
     ports_file = cluster.run_dir / f"{OPERATOR}.ports"
+    # Started with other settings (a rebuilt runtime image has a new digest): restart it with these.
+    settings_file = cluster.run_dir / f"{OPERATOR}.settings"
+    wanted = json.dumps({"config": config or {}, "env": env or {}}, sort_keys=True)
+    if processes.running(OPERATOR) and settings_file.exists() and settings_file.read_text() != wanted:
+        processes.stop(OPERATOR, grace=15)
+    settings_file.write_text(wanted)
+    settings_file.chmod(0o600)  # the artifact store's credentials are in it
     if not processes.running(OPERATOR):
         health, metrics = free_port(), free_port()
         ports_file.write_text(f"{health} {metrics}")

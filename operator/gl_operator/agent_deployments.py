@@ -42,8 +42,12 @@ log = logging.getLogger(__name__)
 FIELD_MANAGER = labels.OPERATOR_NAME
 REAPPLY_SECONDS = 300  # re-apply unchanged objects this often, repairing hand edits and deletions
 _locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+# What this process applied, by (kind, namespace, name, owner uid): digest and time. Worker
+# threads reconcile different AgentDeployments at once, so every access holds _applied_lock.
 _applied: dict[tuple[str, str, str, str], tuple[str, float]] = {}
+_applied_lock = threading.Lock()
 _usage_written: dict[tuple[str, str, str], float] = {}
+_measured: dict[tuple[str, str, str | None], float] = {}  # last measurement attempt, by deployment and version
 _absent: set[tuple[str, str, str]] = set()
 ROUTE_API_VERSION = f"{workloads.GATEWAY_GROUP}/{workloads.GATEWAY_VERSION}"
 
@@ -123,28 +127,8 @@ def artifact_store_environment() -> dict[str, str]:
     return {key: os.environ[key] for key in workloads.ARTIFACT_STORE_KEYS if os.environ.get(key)}
 
 
-_dynamic_clients: dict[int, dynamic.DynamicClient] = {}
-_resources: dict[tuple[int, str, str], Any] = {}
-_discovery = threading.Lock()
-
-
 def _resource(api: client.ApiClient, obj: Mapping[str, Any]) -> Any:
-    """The API resource of ``obj``'s kind, discovered once per client (discovery reads and rewrites a
-    shared cache file: once, under a lock, not on every apply of every round)."""
-    key = (id(api), obj["apiVersion"], obj["kind"])
-    with _discovery:
-        found = _resources.get(key)
-        if found is None:
-            dyn = _dynamic_clients.get(id(api))
-            if dyn is None:
-                dyn = _dynamic_clients[id(api)] = dynamic.DynamicClient(api)
-            try:
-                found = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-            except ResourceNotFoundError:
-                dyn.resources.invalidate_cache()  # a kind installed since (Gateway API CRDs)
-                found = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-            _resources[key] = found
-        return found
+    return dynamic.DynamicClient(api).resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
 
 
 def apply(api: client.ApiClient, obj: dict[str, Any], force_fresh: bool = False) -> None:
@@ -153,13 +137,27 @@ def apply(api: client.ApiClient, obj: dict[str, Any], force_fresh: bool = False)
     meta = obj["metadata"]
     key = (obj["kind"], meta["namespace"], meta["name"], meta["ownerReferences"][0]["uid"])
     digest = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-    seen = _applied.get(key)
+    with _applied_lock:
+        seen = _applied.get(key)
     if not force_fresh and seen and seen[0] == digest and time.monotonic() - seen[1] < REAPPLY_SECONDS:
         return
     _resource(api, obj).server_side_apply(body=obj, namespace=meta["namespace"], field_manager=FIELD_MANAGER,
                                           force_conflicts=True)
-    _applied[key] = (digest, time.monotonic())
-    _absent.discard(key[:3])
+    with _applied_lock:
+        _applied[key] = (digest, time.monotonic())
+        _absent.discard(key[:3])
+
+
+def _forget(matches) -> None:  # type: ignore[no-untyped-def]
+    """Drop what ``matches`` selects from the record of applied objects."""
+    with _applied_lock:
+        for key in [k for k in _applied if matches(k)]:
+            del _applied[key]
+
+
+def _was_applied(kind: str, namespace: str, name: str) -> bool:
+    with _applied_lock:
+        return any(k[:3] == (kind, namespace, name) for k in _applied)
 
 
 def delete(api: client.ApiClient, api_version: str, kind: str, namespace: str, name: str) -> bool:
@@ -170,8 +168,7 @@ def delete(api: client.ApiClient, api_version: str, kind: str, namespace: str, n
             raise
         return False
     finally:
-        for key in [k for k in _applied if k[:3] == (kind, namespace, name)]:
-            _applied.pop(key, None)
+        _forget(lambda k: k[:3] == (kind, namespace, name))
     return True
 
 
@@ -206,8 +203,7 @@ def _record_gateway(served: bool) -> None:
         log.info("Gateway API HTTPRoutes are %s: Canary traffic is split %s", "served" if served else "not served",
                  "by HTTPRoute weights (and the replica ratio)" if served else "by the replica ratio only")
         # Routes remembered as applied may have gone with their CRD: apply them afresh next time.
-        for key in [k for k in _applied if k[0] == "HTTPRoute"]:
-            _applied.pop(key, None)
+        _forget(lambda k: k[0] == "HTTPRoute")
     _gateway.served, _gateway.checked = served, time.monotonic()
 
 
@@ -256,6 +252,12 @@ def _measure(config: OperatorConfig, glad: dict[str, Any], version: str | None, 
         age = (now - conditions.parse_timestamp(last["measuredAt"])).total_seconds()
         if age < config.deployments.reconcile_seconds * 0.8:
             return None
+    # Also in memory, for the attempts that record nothing (Prometheus unreachable): without this, every
+    # owned-Deployment event would spend a worker thread on a query timing out.
+    key = (glad["metadata"]["namespace"], glad["metadata"]["name"], version)
+    if time.monotonic() - _measured.get(key, float("-inf")) < config.deployments.reconcile_seconds * 0.8:
+        return None
+    _measured[key] = time.monotonic()
     settings = rollout.analysis(glad["spec"])
     return slo_analysis.analyse(
         prometheus, namespace=glad["metadata"]["namespace"], deployment=glad["metadata"]["name"], version=version,
@@ -332,25 +334,6 @@ def _reconcile(api: client.ApiClient, config: OperatorConfig, namespace: str, na
 
     gateway = gateway_routes_served(api, config)
     desired, problem = _desired(glad, plan, versions, config, gateway)
-    for obj in desired:
-        if obj["kind"] == "HTTPRoute":
-            _apply_route(api, obj)
-            continue
-        apply(api, obj, force_fresh=obj["kind"] == "Deployment" and obj["metadata"]["name"] not in observed)
-    applied_deployments = {o["metadata"]["name"] for o in desired if o["kind"] == "Deployment"}
-    for stale in set(observed) - plan.names:
-        if stale not in applied_deployments:
-            delete(api, "apps/v1", "Deployment", namespace, stale)
-    if not plan.preview_version:
-        _delete_if_applied(api, "v1", "Service", namespace, workloads.preview_name(name))
-    if not spec.get("autoscaling"):
-        _delete_if_applied(api, "autoscaling/v2", "HorizontalPodAutoscaler", namespace, name)
-    if not any(o["kind"] == "HTTPRoute" for o in desired):
-        if _gateway.served:
-            _delete_route(api, namespace, name)
-        for split in (workloads.stable_service_name(name), workloads.canary_service_name(name)):
-            _delete_if_applied(api, "v1", "Service", namespace, split)
-
     status = dict(plan.status)
     status["resolvedVersion"] = resolved.version
     status["handledRetry"] = resolved.handled_retry
@@ -391,10 +374,29 @@ def _reconcile(api: client.ApiClient, config: OperatorConfig, namespace: str, na
         wanted_events.append((events.WARNING, resolved.reason if resolved.outcome is Outcome.failed else "Failed",
                               resolved.message if resolved.outcome is Outcome.failed else str(problem)))
 
+    # The decision is recorded before it is carried out: a conflict or a crash after this write
+    # leaves a status the next round actuates again (applies are idempotent), never a promotion or
+    # a rollback done to the workloads and missing from the status (and from the audit trail).
     if _changed(previous, status):
         objects.patch_status(api, kinds.AGENT_DEPLOYMENT, glad, status, guard=True)
     for type_, reason, message in wanted_events:
         events.record(api, glad, type_, reason, message)
+    for obj in desired:
+        if obj["kind"] == "HTTPRoute":
+            _apply_route(api, obj)
+            continue
+        apply(api, obj, force_fresh=obj["kind"] == "Deployment" and obj["metadata"]["name"] not in observed)
+    for stale in set(observed) - plan.names:
+        delete(api, "apps/v1", "Deployment", namespace, stale)
+    if not plan.preview_version:
+        _delete_if_applied(api, "v1", "Service", namespace, workloads.preview_name(name))
+    if not spec.get("autoscaling"):
+        _delete_if_applied(api, "autoscaling/v2", "HorizontalPodAutoscaler", namespace, name)
+    if not any(o["kind"] == "HTTPRoute" for o in desired):
+        if _gateway.served:
+            _delete_route(api, namespace, name)
+        for split in (workloads.stable_service_name(name), workloads.canary_service_name(name)):
+            _delete_if_applied(api, "v1", "Service", namespace, split)
 
 
 def _changed(previous: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
@@ -404,10 +406,13 @@ def _changed(previous: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
 def _delete_if_applied(api: client.ApiClient, api_version: str, kind: str, namespace: str, name: str) -> None:
     """Delete an optional object no longer wanted: once per process, then whenever this process applied it."""
     key = (kind, namespace, name)
-    if key in _absent and not any(k[:3] == key for k in _applied):
+    with _applied_lock:
+        known_absent = key in _absent
+    if known_absent and not _was_applied(kind, namespace, name):
         return
     delete(api, api_version, kind, namespace, name)
-    _absent.add(key)
+    with _applied_lock:
+        _absent.add(key)
 
 
 # --- usage write-back ------------------------------------------------------------------------------

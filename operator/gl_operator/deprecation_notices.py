@@ -14,7 +14,9 @@ CONDITION = "VersionDeprecated"
 
 
 def used_version(deployment: dict[str, Any]) -> str | None:
-    return (deployment.get("status") or {}).get("resolvedVersion") or deployment["spec"].get("version")
+    """The version serving: the stable one (what runs, a rollback included), else the one selected."""
+    status = deployment.get("status") or {}
+    return status.get("stableVersion") or status.get("resolvedVersion") or deployment["spec"].get("version")
 
 
 def reconcile_deployment(api: client.ApiClient, namespace: str, name: str) -> None:

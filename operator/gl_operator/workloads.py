@@ -159,8 +159,11 @@ def pod_template(glad: Mapping[str, Any], version_obj: Mapping[str, Any], runtim
         "env": [{"name": "GL_AGENT", "value": agent_ref}, {"name": "GL_AGENT_VERSION", "value": version},
                 {"name": "GL_ARTIFACT_URI", "value": artifact.get("uri", "")},
                 {"name": "GL_ARTIFACT_DIGEST", "value": artifact.get("digest", "")},
-                {"name": "GL_PORT", "value": str(serve_port)}],
-        "envFrom": [{"secretRef": {"name": secret_name(name)}}],
+                {"name": "GL_PORT", "value": str(serve_port)},
+                # Key by key, not envFrom: the image guard can then see that nothing else is set.
+                *({"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name(name), "key": key,
+                                                                "optional": True}}}
+                  for key in ARTIFACT_STORE_KEYS)],
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 3},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "initialDelaySeconds": 10,
                           "periodSeconds": 10, "failureThreshold": 3},
@@ -253,7 +256,7 @@ def service_account(glad: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def artifact_secret(glad: Mapping[str, Any], environment: Mapping[str, str]) -> dict[str, Any]:
-    """The operator's own artifact-store settings (those it has), for the pods' ``envFrom``."""
+    """The operator's own artifact-store settings (those it has), for the pods' environment."""
     data = {key: base64.b64encode(environment[key].encode()).decode()
             for key in ARTIFACT_STORE_KEYS if environment.get(key)}
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",

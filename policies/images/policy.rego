@@ -5,9 +5,10 @@
 #   bypass the registry's governance. The registry's agent runtime image runs whatever artifact
 #   GL_ARTIFACT_DIGEST names, so a container running it is judged by that artifact instead: it
 #   must name one literally, the artifact must be an AgentVersion's (spec.artifact.digest) in a
-#   state allowed there, and the container may not replace the runtime's command, args or workingDir.
+#   state allowed there, and the container may not make it run other code (command, args, workingDir,
+#   envFrom, LD_*/PYTHON* variables, mounts but an emptyDir under /tmp and the ServiceAccount token).
 #   input: {kind, name, namespace, tenant: TenantPolicy, images: [{image, digest, versions: [{ref, state}],
-#   runtime: true|absent, artifact: "sha256:…"|null, overrides: ["command"|"args"|"workingDir"]}]}
+#   runtime: true|absent, artifact: "sha256:…"|null, overrides: ["command"|"args"|"workingDir"|"envFrom"|"env NAME"|"volumeMounts PATH"]}]}
 #   (runtime, artifact and overrides only on runtime images; their versions are the artifact's)
 package greenlang.images
 

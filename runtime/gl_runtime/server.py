@@ -19,6 +19,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from gl_runtime import logs
@@ -26,6 +27,10 @@ from gl_runtime.loader import LoadedAgent, LoadedCapability
 from gl_runtime.metrics import UNKNOWN_CAPABILITY, Metrics
 
 WORKERS = 8
+
+
+# nginx's code for a request the client abandoned: measured, never counted as a server error.
+CLIENT_CLOSED_REQUEST = 499
 
 
 class Runtime:
@@ -126,6 +131,9 @@ async def invoke(request: web.Request) -> web.Response:
         else:
             status, body = await _answer(rt, capability, request)
         return _json(body, status)
+    except (asyncio.CancelledError, ConnectionError, aiohttp.ClientError):
+        status = CLIENT_CLOSED_REQUEST  # the caller went away mid-request: not the agent's error
+        raise
     finally:
         elapsed = time.perf_counter() - started
         gauge.dec()

@@ -85,10 +85,14 @@ def test_restricted_security_context_probes_and_env():
     assert container["ports"] == [{"name": "http", "containerPort": 8081, "protocol": "TCP"}]
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     assert env == {"GL_AGENT": "climate-team/gl-cbam-calculator-v2", "GL_AGENT_VERSION": "2.4.0",
                    "GL_ARTIFACT_URI": "s3://agents/sha256/aa", "GL_ARTIFACT_DIGEST": DIGEST, "GL_PORT": "8081"}
-    assert container["envFrom"] == [{"secretRef": {"name": "cbam-artifact-store"}}]
+    assert "envFrom" not in container
+    from_secret = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert from_secret["AWS_SECRET_ACCESS_KEY"] == {"name": "cbam-artifact-store", "key": "AWS_SECRET_ACCESS_KEY",
+                                                    "optional": True}
+    assert set(from_secret) == set(workloads.ARTIFACT_STORE_KEYS)
     assert container["imagePullPolicy"] == "IfNotPresent"
 
 
