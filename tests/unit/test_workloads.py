@@ -2,11 +2,9 @@
 
 import base64
 from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
 
-from kubernetes.client.rest import ApiException
 
-from gl_operator import agent_deployments, config, rollout, workloads
+from gl_operator import config, rollout, workloads
 
 GLAD = {"apiVersion": "registry.greenlang.ai/v1alpha1", "kind": "AgentDeployment",
         "metadata": {"name": "cbam", "namespace": "abc-prod", "uid": "uid-1", "generation": 2},
@@ -237,36 +235,3 @@ def test_config_gateway_parents_and_check_interval():
     assert (settings.gateway, settings.gateway_check_seconds) == (PARENTS, 2)
     assert (config.OperatorConfig().deployments.gateway, config.OperatorConfig().deployments.gateway_check_seconds) \
         == ([], 300)
-
-
-def test_gateway_detection_asks_discovery_rarely(monkeypatch):
-    calls = []
-
-    class Discovery:
-        def __init__(self, api):
-            pass
-
-        def get_api_resources(self, group, version):
-            calls.append((group, version))
-            if answers[0] is None:
-                raise ApiException(status=404, reason="Not Found")
-            return SimpleNamespace(resources=[SimpleNamespace(name=n) for n in answers[0]])
-
-    answers: list = [None]
-    monkeypatch.setattr(agent_deployments.client, "CustomObjectsApi", Discovery)
-    monkeypatch.setattr(agent_deployments, "_gateway", agent_deployments._GatewayApi())
-    settings = config.OperatorConfig.model_validate({"deployments": {"gatewayCheckSeconds": 60}})
-    clock = [1000.0]
-    monkeypatch.setattr(agent_deployments.time, "monotonic", lambda: clock[0])
-    assert agent_deployments.gateway_routes_served(None, settings) is False
-    assert agent_deployments.gateway_routes_served(None, settings) is False
-    assert calls == [("gateway.networking.k8s.io", "v1")]  # cached: no second discovery GET
-    answers[0] = ["httproutes", "httproutes/status", "gateways"]
-    clock[0] += 30
-    assert agent_deployments.gateway_routes_served(None, settings) is False
-    clock[0] += 31
-    assert agent_deployments.gateway_routes_served(None, settings) is True
-    assert len(calls) == 2
-    answers[0] = ["gateways"]  # the group without HTTPRoutes
-    clock[0] += 61
-    assert agent_deployments.gateway_routes_served(None, settings) is False
