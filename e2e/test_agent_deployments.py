@@ -54,6 +54,17 @@ def wait_status(api, namespace: str, what: str, check, name: str = "cbam", timeo
                              f"events: {reg.events(api, namespace, name)}") from None
 
 
+def upgrade_to_240(cluster, api, tenant, strategy: dict, **spec) -> str:
+    """2.3.1 and 2.4.0 experimental, 2.3.1 deployed and Available in dev, then 2.4.0 asked for: dev's namespace."""
+    for version in ("2.3.1", "2.4.0"):
+        version_in(cluster, api, tenant["team"], version, "experimental")
+    dev = tenant["dev"]
+    deploy(cluster, dev, tenant["team"], version="2.3.1", strategy=strategy, **spec)
+    wait_status(api, dev, "2.3.1 Available", lambda s: s.get("phase") == "Available")
+    deploy(cluster, dev, tenant["team"], version="2.4.0", strategy=strategy, **spec)
+    return dev
+
+
 def conditions(status: dict) -> dict:
     return {c["type"]: c for c in status.get("conditions") or []}
 
@@ -107,14 +118,7 @@ def test_resolves_and_applies_every_owned_object_with_labels_and_owner(cluster, 
 
 
 def test_rolling_update_moves_to_the_new_version(cluster, api, tenant):
-    for version in ("2.3.1", "2.4.0"):
-        version_in(cluster, api, tenant["team"], version, "experimental")
-    dev = tenant["dev"]
-    deploy(cluster, dev, tenant["team"], version="2.3.1", strategy={"type": "RollingUpdate",
-                                                                  "analysis": {"windowSeconds": 5}})
-    wait_status(api, dev, "2.3.1 Available", lambda s: s.get("phase") == "Available")
-    deploy(cluster, dev, tenant["team"], version="2.4.0", strategy={"type": "RollingUpdate",
-                                                                  "analysis": {"windowSeconds": 5}})
+    dev = upgrade_to_240(cluster, api, tenant, {"type": "RollingUpdate", "analysis": {"windowSeconds": 5}})
     wait_status(api, dev, "a rollout of 2.4.0", lambda s: s.get("canaryVersion") == "2.4.0")
     status = wait_status(api, dev, "2.4.0 stable", lambda s: s.get("stableVersion") == "2.4.0"
                          and s.get("phase") == "Available")
@@ -154,13 +158,8 @@ def test_blue_green_switches_the_service_and_drops_the_previous_after_the_window
 
 
 def test_canary_steps_then_promotes_and_deletes_the_old_deployment(cluster, api, tenant):
-    for version in ("2.3.1", "2.4.0"):
-        version_in(cluster, api, tenant["team"], version, "experimental")
-    dev = tenant["dev"]
     strategy = {"type": "Canary", "steps": [{"weight": 25, "pauseSeconds": 4}, {"weight": 100, "pauseSeconds": 2}]}
-    deploy(cluster, dev, tenant["team"], version="2.3.1", replicas=4, strategy=strategy)
-    wait_status(api, dev, "2.3.1 Available", lambda s: s.get("phase") == "Available")
-    deploy(cluster, dev, tenant["team"], version="2.4.0", replicas=4, strategy=strategy)
+    dev = upgrade_to_240(cluster, api, tenant, strategy, replicas=4)
     first = wait_status(api, dev, "canary step 1 ready", lambda s: s.get("currentStep") == 0
                         and (s.get("replicas") or {}).get("canary") == 1)
     assert first["replicas"]["stable"] == 3
@@ -230,13 +229,8 @@ def test_retired_is_refused(cluster, api, tenant):
 
 
 def test_operator_restart_mid_rollout_resumes_from_status(cluster, api, tenant, operator):
-    for version in ("2.3.1", "2.4.0"):
-        version_in(cluster, api, tenant["team"], version, "experimental")
-    dev = tenant["dev"]
     strategy = {"type": "Canary", "steps": [{"weight": 50, "pauseSeconds": 15}, {"weight": 100, "pauseSeconds": 1}]}
-    deploy(cluster, dev, tenant["team"], version="2.3.1", strategy=strategy)
-    wait_status(api, dev, "2.3.1 Available", lambda s: s.get("phase") == "Available")
-    deploy(cluster, dev, tenant["team"], version="2.4.0", strategy=strategy)
+    dev = upgrade_to_240(cluster, api, tenant, strategy)
     before = wait_status(api, dev, "the canary step", lambda s: s.get("currentStep") == 0
                          and (s.get("replicas") or {}).get("canary") == 1)
     operator.stop(signal.SIGKILL)

@@ -18,7 +18,7 @@ from kubernetes import client
 from e2e import registry as reg
 from e2e import wait
 from e2e.operator_process import TEST_CONFIG
-from e2e.test_agent_deployments import MANAGER, deploy, version_in, wait_status
+from e2e.test_agent_deployments import MANAGER, deploy, upgrade_to_240, version_in, wait_status
 from gl_devenv import build
 
 GROUP, VERSION = "gateway.networking.k8s.io", "v1"
@@ -79,16 +79,10 @@ def gateway_crds(cluster):
 
 
 def test_without_the_gateway_api_a_canary_runs_on_the_replica_ratio_alone(cluster, api, tenant, operator):
-    if gateway_served(cluster):
-        pytest.skip("this cluster serves the Gateway API already")
+    assert not gateway_served(cluster), "needs a cluster without the Gateway API, as the local control plane is"
     offset = operator.log.stat().st_size if operator.log.exists() else 0
-    for version in ("2.3.1", "2.4.0"):
-        version_in(cluster, api, tenant["team"], version, "experimental")
-    dev = tenant["dev"]
     strategy = {"type": "Canary", "steps": [{"weight": 50, "pauseSeconds": 2}, {"weight": 100, "pauseSeconds": 1}]}
-    deploy(cluster, dev, tenant["team"], version="2.3.1", strategy=strategy)
-    wait_status(api, dev, "2.3.1 Available", lambda s: s.get("phase") == "Available")
-    deploy(cluster, dev, tenant["team"], version="2.4.0", strategy=strategy)
+    dev = upgrade_to_240(cluster, api, tenant, strategy)
     wait_status(api, dev, "2.4.0 promoted", lambda s: s.get("stableVersion") == "2.4.0"
                 and s.get("phase") == "Available", timeout=60)
     assert not gateway_served(cluster)
