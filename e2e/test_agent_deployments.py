@@ -51,7 +51,18 @@ def wait_status(api, namespace: str, what: str, check, name: str = "cbam", timeo
                           what=what)
     except AssertionError as error:
         raise AssertionError(f"{error}\nstatus: {json.dumps(glad_status(api, namespace, name), indent=1)}\n"
-                             f"events: {reg.events(api, namespace, name)}") from None
+                             f"events: {reg.events(api, namespace, name)}\n"
+                             f"deployments: {workload_summary(api, namespace)}") from None
+
+
+def workload_summary(api, namespace: str) -> dict[str, dict]:
+    """What the Deployments and their pods say, for a failure message."""
+    pods = client.CoreV1Api(api).list_namespaced_pod(namespace).items
+    return {name: {"generation": d.metadata.generation, "observed": d.status.observed_generation,
+                   "replicas": d.spec.replicas, "ready": d.status.ready_replicas, "updated": d.status.updated_replicas,
+                   "pods": sorted((p.metadata.name, p.status.phase, p.spec.node_name or "-") for p in pods
+                                  if p.metadata.name.startswith(name + "-"))}
+            for name, d in deployments(api, namespace).items()}
 
 
 def upgrade_to_240(cluster, api, tenant, strategy: dict, **spec) -> str:
@@ -149,7 +160,9 @@ def test_blue_green_switches_the_service_and_drops_the_previous_after_the_window
     assert preview
     assert core.read_namespaced_service("cbam", dev).spec.selector["registry.greenlang.ai/version"] == "2.3.1"
     wait_status(api, dev, "the switch", lambda s: s.get("stableVersion") == "2.4.0")
-    assert core.read_namespaced_service("cbam", dev).spec.selector["registry.greenlang.ai/version"] == "2.4.0"
+    # The switch is recorded in the status first, then carried out in the same round.
+    wait.until(lambda: core.read_namespaced_service("cbam", dev).spec.selector["registry.greenlang.ai/version"]
+               == "2.4.0", timeout=10, what="the Service to select 2.4.0")
     assert "cbam-2-3-1" in deployments(api, dev)  # kept for the rollback window
     wait.until(lambda: set(deployments(api, dev)) == {"cbam-2-4-0"}, timeout=60,
                what="the previous colour to go after the rollback window")

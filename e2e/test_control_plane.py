@@ -59,3 +59,22 @@ def test_namespace_deletion_completes(api):
         return False
 
     wait.until(gone, timeout=120, what=f"namespace {name} to be deleted")
+
+
+def test_the_fake_node_keeps_its_lease_so_its_pods_stay_ready(api):
+    """The node controller reads a node's Lease as its heartbeat: without renewals it marks the node
+    NotReady after 50 s, and every pod on it unready, which stalls any rollout in progress."""
+    coordination = client.CoordinationV1Api(api)
+
+    def renewed_at():
+        try:
+            return coordination.read_namespaced_lease("kwok-node-0", "kube-node-lease").spec.renew_time
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    first = wait.until(renewed_at, timeout=30, what="the fake node's Lease")
+    wait.until(lambda: renewed_at() > first, timeout=30, what="the fake node's Lease to be renewed")
+    ready = {c.type: c.status for c in client.CoreV1Api(api).read_node("kwok-node-0").status.conditions}["Ready"]
+    assert ready == "True"

@@ -18,7 +18,7 @@ from kubernetes import client
 from e2e import registry as reg
 from e2e import wait
 from e2e.operator_process import TEST_CONFIG
-from e2e.test_agent_deployments import MANAGER, deploy, upgrade_to_240, version_in, wait_status
+from e2e.test_agent_deployments import MANAGER, deploy, upgrade_to_240, version_in, wait_status, workload_summary
 from gl_devenv import build
 
 GROUP, VERSION = "gateway.networking.k8s.io", "v1"
@@ -139,7 +139,11 @@ def test_canary_weights_follow_the_steps_then_return_to_stable(cluster, api, ten
         return status.get("stableVersion") == "2.4.0" and status.get("phase") == "Available" \
             and bool(seen) and seen[-1] == (100, 0)
 
-    wait.until(promoted, timeout=90, interval=0.2, what=f"2.4.0 promoted with weights back to (100, 0), seen {seen}")
+    try:
+        wait.until(promoted, timeout=90, interval=0.2, what="2.4.0 promoted with weights back to (100, 0)")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; weights seen {seen}\nstatus: {json.dumps(reg.status(api, dev, 'agentdeployments', 'cbam'))}"
+                             f"\ndeployments: {workload_summary(api, dev)}") from None
     assert seen == [(100, 0), (75, 25), (50, 50), (0, 100), (100, 0)], seen
     assert selectors[(75, 25)] == ("2.3.1", "2.4.0")
     wait.until(lambda: (selected_version(api, dev, "cbam-stable"), selected_version(api, dev, "cbam-canary"))

@@ -119,6 +119,10 @@ class LocalCluster:
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 f"--config={build.binary('kwok', 'stages.yaml')}",
                 f"--server-address=127.0.0.1:{ports.kwok}", "--node-ip=127.0.0.1",
+                # The fast stages heartbeat the node's status only every ten minutes and count on
+                # its Lease; without one the node controller finds the node silent after 50 s,
+                # marks it NotReady and every pod on it unready, and rollouts stall.
+                "--node-lease-duration-seconds=40",
             ])
             self._ensure_node()
             self._wait_ready(deadline)
