@@ -43,7 +43,7 @@ class MirrorProcess:
             self.process.wait(timeout=20)
 
 
-def start_with_query_api(cluster, dsn: str, log: Path) -> MirrorProcess:
+def start_with_query_api(cluster, dsn: str, log: Path, args: tuple[str, ...] = ()) -> MirrorProcess:
     """Run the mirror with its aggregated query API, registered with the cluster's API server."""
     from gl_devenv import registry_services
     from gl_devenv.cluster import free_port
@@ -52,7 +52,7 @@ def start_with_query_api(cluster, dsn: str, log: Path) -> MirrorProcess:
     _, serving = registry_services.query_api_tls(Path(cluster.pki_dir))
     mirror = MirrorProcess(Path(cluster.kubeconfig), dsn, log, [f"--api-address=127.0.0.1:{port}",
                                                               f"--api-cert={serving.cert}",
-                                                              f"--api-key={serving.key}"])
+                                                              f"--api-key={serving.key}", *args])
     mirror.start()
     registry_services.install_query_api(cluster, Path(cluster.pki_dir), port)
     return mirror

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
 
 from gl_cli import query_api
 from gl_cli.app import Context, Debug, Kubeconfig, Output, check_output, guarded, session
-from gl_cli.output import emit, fail, out
+from gl_cli.output import emit, emit_object, fail, out
 
 commands = typer.Typer(no_args_is_help=True, help="The registry's audit trail.")
 
@@ -40,12 +40,36 @@ def audit_query(tenant_name: Annotated[Optional[str], typer.Option("--tenant")] 
 
 @commands.command("verify")
 @guarded
-def audit_verify(kubeconfig: Kubeconfig = None, context: Context = None, debug: Debug = False) -> None:
-    """Check every audit row's hash and link; exit 1 when anything was changed or removed."""
+def audit_verify(output: Output = "table", kubeconfig: Kubeconfig = None, context: Context = None,
+                 debug: Debug = False) -> None:
+    """Check every audit row's hash and link, and the newest row against the anchor kept outside the
+    database; exit 1 naming the first bad row when anything was changed or removed."""
+    check_output(output)
     s = session(kubeconfig, context, None)
     result = query_api.query(s.api, "auditverifications", {})
+    if output != "table":
+        emit_object(result, output)
+        if not result["intact"]:
+            raise typer.Exit(1)
+        return
+    for problem in result["problems"]:
+        where = f"audit row {problem['id']}: " if problem["id"] is not None else ""
+        out.print(f"[red]✗[/red] {where}{escape(problem['problem'])}", soft_wrap=True)
     if result["problems"]:
-        for problem in result["problems"]:
-            out.print(f"[red]✗[/red] audit row {problem['id']}: {escape(problem['problem'])}")
-        fail(f"audit trail NOT intact: {len(result['problems'])} of {result['rows']} rows fail verification")
-    out.print(f"[green]✓[/green] audit trail intact: {result['rows']} rows, every hash and link verified")
+        first = f"first bad row {result['firstBadRow']}; " if result["firstBadRow"] is not None else ""
+        fail(f"audit trail NOT intact: {first}{len(result['problems'])} problems in {result['rows']} rows")
+    out.print(f"[green]✓[/green] audit trail intact: {result['rows']} rows, every hash and link verified; "
+              f"{escape(_anchored(result))}", soft_wrap=True)
+
+
+def _anchored(result: dict[str, Any]) -> str:
+    found, head = result["anchor"], result["head"]
+    if found is None:
+        return "the trail is empty, nothing to anchor yet"
+    said = (f"head row {head['id']} anchored at {found['time']} in {result['anchoredIn']}"
+            if found["lastId"] == head["id"] else
+            f"head row {head['id']}; row {found['lastId']} anchored at {found['time']} in {result['anchoredIn']}, "
+            "newer rows at the next anchor")
+    if result.get("expiredThrough"):
+        said += f"; rows up to {result['expiredThrough']} expired after the retention"
+    return said

@@ -3,22 +3,26 @@
 Each create, update, delete, state change, approval, admission denial and automatic rollback
 becomes one row of
 ``audit_events`` (written through ``audit_append`` in the same transaction as the object, so a
-replayed event, which changes no object, adds no audit row either).
+replayed event, which changes no object, adds no audit row either). Rows are chained in arrival
+order; the time the object records for the event, if any, is kept as ``occurred_at``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import psycopg
+from kubernetes import client
 from psycopg.types.json import Jsonb
 
 from gl_api import labels
 from gl_api.labels import LAST_MODIFIED_BY
 from gl_kube.events import ACTOR_ANNOTATION, ROLLED_BACK
 from gl_kube.events import ADMISSION_DENIED as DENIAL_REASON
+from gl_mirror import anchor
+from gl_mirror.anchor import Anchor
 
 UNKNOWN = "unknown"
 VANISHED_ACTOR = "unknown (deleted while the mirror was not watching)"
@@ -34,7 +38,7 @@ class AuditRecord:
     decision: str | None = None
     reason: str | None = None
     request_uid: str | None = None
-    at: datetime | None = None  # when it happened, if earlier than now (first sight of an old object)
+    at: datetime | None = None  # when it happened, as the object records it (stored as occurred_at)
 
 
 def _annotations(obj: dict[str, Any] | None) -> dict[str, str]:
@@ -123,15 +127,48 @@ def subject(kind: str, obj: dict[str, Any]) -> tuple[str, str, str, str | None]:
     return kind, meta.get("namespace") or "", meta["name"], meta.get("uid")
 
 
-def append(cur: psycopg.Cursor[Any], kind: str, obj: dict[str, Any], record: AuditRecord,
-           at: datetime | None = None) -> None:
+def append(cur: psycopg.Cursor[Any], kind: str, obj: dict[str, Any], record: AuditRecord) -> None:
+    """Append in arrival order; the database stamps the row's time, the event's own goes beside it."""
     subject_kind, namespace, name, uid = subject(kind, obj)
     cur.execute("SELECT audit_append(%s, %s, NULL, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (at or record.at or datetime.now(timezone.utc), record.actor, subject_kind, namespace, name, uid,
+                (record.at, record.actor, subject_kind, namespace, name, uid,
                  record.operation, Jsonb(record.change) if record.change is not None else None,
                  record.request_uid, record.decision, record.reason))
 
 
-def verify(conn: psycopg.Connection[Any]) -> list[tuple[int, str]]:
-    """Rows whose content or link no longer matches: empty means the trail is intact."""
-    return [(row_id, problem) for row_id, problem in conn.execute("SELECT id, problem FROM audit_verify()")]
+def verify(conn: psycopg.Connection[Any], head_anchor: Anchor | None, unanchored: str | None) -> dict[str, Any]:
+    """What `gl audit verify` reports: every problem in id order, the first bad row, the head and its anchor.
+
+    ``head_anchor`` must have been read before, so that the rows it names are in the snapshot read
+    here. Without one, ``unanchored`` is reported as a problem (None: a copy checked offline, whose
+    head is compared with nothing).
+    """
+    anchor_id, anchor_hash = (head_anchor.last_id, head_anchor.hash) if head_anchor else (None, None)
+    # One statement, one snapshot.
+    rows, head_id, head_hash, head_at, expired_through, found = conn.execute("""
+        SELECT (SELECT count(*) FROM audit_events), h.id, h.hash, h.at, (SELECT max(last_id) FROM audit_anchors),
+               (SELECT json_agg(json_build_array(v.id, v.problem) ORDER BY v.id NULLS FIRST)
+                FROM audit_verify(%s, %s) v)
+        FROM audit_head() h""", (anchor_id, anchor_hash)).fetchone()
+    conn.rollback()
+    problems = [{"id": row_id, "problem": problem} for row_id, problem in found or []]
+    if head_anchor is None and unanchored and head_id > 0:
+        problems.insert(0, {"id": None, "problem": unanchored})
+    bad_rows = [p["id"] for p in problems if p["id"] is not None]
+    return {"rows": rows, "intact": not problems, "firstBadRow": min(bad_rows) if bad_rows else None,
+            "problems": problems, "head": {"id": head_id, "hash": head_hash,
+                                           "at": head_at.isoformat() if head_at else None},
+            "anchor": head_anchor.to_json() if head_anchor else None, "expiredThrough": expired_through}
+
+
+def verify_anchored(dsn: str, api: client.ApiClient, namespace: str) -> dict[str, Any]:
+    """Read the anchor, then verify the table against it; a missing or damaged anchor is a problem."""
+    where = anchor.location(namespace)
+    try:
+        head_anchor = anchor.read(api, namespace)
+        unanchored = f"the chain head is not anchored ({where} not found): removed newest rows could not be detected"
+    except anchor.MalformedAnchor as error:
+        head_anchor, unanchored = None, f"{error}: removed newest rows could not be detected"
+    with psycopg.connect(dsn) as conn:
+        report = verify(conn, head_anchor, unanchored)
+    return {**report, "anchoredIn": where}

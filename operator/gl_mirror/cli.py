@@ -18,13 +18,14 @@ import psycopg
 
 from gl_kube import logs
 from gl_kube.client import api_client
-from gl_mirror import migrations
+from gl_mirror import anchor, migrations
 from gl_mirror.mirror import Mirror
 
 log = logging.getLogger("gl_mirror")
 EPILOG = """examples:
   gl-mirror run --dsn postgresql://registry@127.0.0.1:5432/greenlang
   GL_MIRROR_DSN=postgresql://... gl-mirror run --kubeconfig ~/.kube/config --metrics-address 127.0.0.1:9091
+  gl-mirror audit-verify --dsn postgresql://... --kubeconfig ~/.kube/config
 """
 
 
@@ -47,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(args.log_format, args.verbose)
     if not args.dsn:
         raise SystemExit("gl-mirror: --dsn (or $GL_MIRROR_DSN) is required, e.g. postgresql://user@host:5432/db")
+    try:
+        anchor.check_interval(args.anchor_interval)
+    except ValueError as error:
+        raise SystemExit(f"gl-mirror: {error}") from error
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -57,10 +62,14 @@ def run(args: argparse.Namespace) -> int:
     api = api_client(args.kubeconfig, args.context)
     mirror = Mirror(api, args.dsn)
     mirror.start()
-    log.info("mirroring into Postgres")
+    anchoring = anchor.Anchoring(api, args.dsn, args.anchor_namespace, args.anchor_interval)
+    anchoring.start()
+    log.info("mirroring into Postgres; anchoring the audit chain in %s every %gs",
+             anchor.location(args.anchor_namespace), args.anchor_interval)
     if args.api_address:
         _serve_query_api(args, api)
     stop.wait()
+    anchoring.stop()
     mirror.stop()
     return 0
 
@@ -82,30 +91,39 @@ def _serve_query_api(args: argparse.Namespace, api: Any) -> None:
     ca_file.write(ca_pem)
     ca_file.close()
     host, _, port = args.api_address.rpartition(":")
-    query_api.serve(query_api.QueryService(args.dsn, api, allowed), (host or "0.0.0.0", int(port)), args.api_cert,
-                    args.api_key, ca_file.name)
+    query_api.serve(query_api.QueryService(args.dsn, api, allowed, anchor_namespace=args.anchor_namespace),
+                    (host or "0.0.0.0", int(port)), args.api_cert, args.api_key, ca_file.name)
     log.info("query API listening on %s", args.api_address)
 
 
 def verify_audit(args: argparse.Namespace) -> int:
     from gl_mirror import audit
 
-    with psycopg.connect(args.dsn) as conn:
-        problems = audit.verify(conn)
-        (rows,) = conn.execute("SELECT count(*) FROM audit_events").fetchone()
-    for row_id, problem in problems:
-        print(f"audit row {row_id}: {problem}")
-    if problems:
-        print(f"audit trail NOT intact: {len(problems)} of {rows} rows fail verification", file=sys.stderr)
+    if args.without_anchor:
+        with psycopg.connect(args.dsn) as conn:
+            report = audit.verify(conn, None, None)
+    else:
+        report = audit.verify_anchored(args.dsn, api_client(args.kubeconfig, args.context), args.anchor_namespace)
+    for problem in report["problems"]:
+        print(f"audit row {problem['id']}: {problem['problem']}" if problem["id"] is not None else problem["problem"])
+    if report["problems"]:
+        first = f"first bad row {report['firstBadRow']}; " if report["firstBadRow"] is not None else ""
+        print(f"audit trail NOT intact: {first}{len(report['problems'])} problems in {report['rows']} rows",
+              file=sys.stderr)
         return 1
-    print(f"audit trail intact: {rows} rows, every hash and link verified")
+    if report["anchor"] is None:
+        anchored = "the head was compared with no anchor (--without-anchor)"
+    else:
+        anchored = (f"head row {report['head']['id']}; anchored row {report['anchor']['lastId']} at "
+                    f"{report['anchor']['time']} ({report['anchoredIn']})")
+    print(f"audit trail intact: {report['rows']} rows, every hash and link verified; {anchored}")
     return 0
 
 
 def expire_audit(args: argparse.Namespace) -> int:
     with psycopg.connect(args.dsn, autocommit=True) as conn:
-        (dropped,) = conn.execute("SELECT audit_expire(%s)", (args.retention_days,)).fetchone()
-    print(f"dropped {dropped} monthly partitions older than {args.retention_days} days")
+        (dropped,) = conn.execute("SELECT audit_expire()").fetchone()
+    print(f"dropped {dropped} monthly partitions past the retention of 2555 days (fixed in the database)")
     return 0
 
 
@@ -122,15 +140,26 @@ def parser() -> argparse.ArgumentParser:
     runner.add_argument("--api-address", help="host:port to serve the aggregated query API on (TLS); default: off")
     runner.add_argument("--api-cert", help="PEM serving certificate for the query API")
     runner.add_argument("--api-key", help="PEM private key of --api-cert")
+    runner.add_argument("--anchor-namespace", default=anchor.DEFAULT_NAMESPACE,
+                        help="namespace of the ConfigMap %s holding the audit chain's head (default: %%(default)s)"
+                             % anchor.NAME)
+    runner.add_argument("--anchor-interval", type=float, default=anchor.MAX_INTERVAL,
+                        help="seconds between anchors, at most 60 (default: %(default)g)")
     runner.add_argument("--log-format", choices=["json", "plain"], default="json", help="(default: %(default)s)")
     runner.add_argument("-v", "--verbose", action="store_true")
     runner.set_defaults(run=run)
-    verifier = commands.add_parser("audit-verify", help="check every audit row's hash and link; exit 1 on tampering")
+    verifier = commands.add_parser("audit-verify", help="check every audit row's hash and link and the head against "
+                                                        "its anchor; exit 1 on tampering")
     verifier.add_argument("--dsn", default=os.environ.get("GL_MIRROR_DSN"), help="Postgres DSN")
+    verifier.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), help="kubeconfig (default: $KUBECONFIG)")
+    verifier.add_argument("--context", help="kubeconfig context")
+    verifier.add_argument("--anchor-namespace", default=anchor.DEFAULT_NAMESPACE, help="(default: %(default)s)")
+    verifier.add_argument("--without-anchor", action="store_true",
+                          help="verify the table alone (a copy checked offline): removed newest rows go unnoticed")
     verifier.set_defaults(run=verify_audit)
-    expiry = commands.add_parser("audit-expire", help="drop monthly audit partitions older than the retention")
+    # No retention option: the retention is fixed in the database, so that no caller can shorten it.
+    expiry = commands.add_parser("audit-expire", help="drop monthly audit partitions past the 2555-day retention")
     expiry.add_argument("--dsn", default=os.environ.get("GL_MIRROR_DSN"), help="Postgres DSN")
-    expiry.add_argument("--retention-days", type=int, default=2555, help="keep this many days (default: %(default)s)")
     expiry.set_defaults(run=expire_audit)
     return main
 

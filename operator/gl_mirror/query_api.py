@@ -3,12 +3,14 @@
 The API server authenticates the user and forwards the request over mutual TLS with its
 front-proxy client certificate, naming the user in X-Remote-User / X-Remote-Group. This server
 trusts those headers only from a peer whose certificate chains to the request-header CA and
-carries an allowed name, authorizes the user with a SubjectAccessReview, and passes the user's
-tenants to Postgres, where row-level security applies.
+carries an allowed name, authorizes the user with a SubjectAccessReview in the scope asked
+(a namespace, or the cluster), and reads as ``greenlang_reader`` with that scope set for the
+transaction, so that Postgres row-level security returns only what the user may read.
 
     GET /apis/search.registry.greenlang.ai/v1alpha1/agentsearches?q=carbon+border+tax
     GET /apis/search.registry.greenlang.ai/v1alpha1/namespaces/NS/agentsearches?q=...
-    GET /apis/search.registry.greenlang.ai/v1alpha1/auditevents?actor=alice&limit=50
+    GET /apis/search.registry.greenlang.ai/v1alpha1/namespaces/NS/auditevents?actor=alice&limit=50
+    GET /apis/search.registry.greenlang.ai/v1alpha1/auditevents?actor=alice    (cluster-wide auditors)
     GET /apis/search.registry.greenlang.ai/v1alpha1/namespaces/NS/usagesummaries?agent=gl-cbam-calculator-v2
 """
 
@@ -26,15 +28,18 @@ from typing import Any
 import psycopg
 from kubernetes import client
 
+from gl_api import GROUP as REGISTRY_GROUP
 from gl_kube import access
-from gl_mirror import audit, search
+from gl_mirror import anchor, audit, search
 from gl_mirror.search_index import default_embedder
 
 log = logging.getLogger(__name__)
 GROUP = "search.registry.greenlang.ai"
 VERSION = "v1alpha1"
 GROUP_VERSION = f"{GROUP}/{VERSION}"
-RESOURCES = {"agentsearches": ("AgentSearchResult", True), "auditevents": ("AuditEvent", False),
+# Namespaced resources answer in a namespace (that namespace's rows) and at the cluster scope, like
+# Events; verifying the chain reads every tenant's rows, so it has the cluster scope only.
+RESOURCES = {"agentsearches": ("AgentSearchResult", True), "auditevents": ("AuditEvent", True),
              "usagesummaries": ("UsageSummary", True), "auditverifications": ("AuditVerification", False)}
 # Verifying the trail is reading all of it: the same permission as listing audit events.
 PERMISSION = {"auditverifications": "auditevents"}
@@ -68,24 +73,32 @@ def discovery_resources() -> dict[str, Any]:
 class QueryService:
     """What the handlers need: Postgres, the Kubernetes API (for SubjectAccessReviews) and trust settings."""
 
-    def __init__(self, dsn: str, api: client.ApiClient, allowed_names: tuple[str, ...] = ("front-proxy-client",)):
+    def __init__(self, dsn: str, api: client.ApiClient, allowed_names: tuple[str, ...] = ("front-proxy-client",),
+                 anchor_namespace: str = anchor.DEFAULT_NAMESPACE):
         self.dsn = dsn
         self.api = api
         self.allowed_names = allowed_names
+        self.anchor_namespace = anchor_namespace
 
     def allowed(self, who: Identity, verb: str, resource: str, namespace: str | None, group: str = GROUP) -> bool:
         return access.allowed(self.api, who.user, who.groups, verb, resource, group=group, namespace=namespace)
 
-    def caller(self, conn: psycopg.Connection[Any], who: Identity) -> search.Caller:
-        """Platform readers (allowed to list TenantPolicies) see every tenant; others their own."""
-        if self.allowed(who, "list", "tenantpolicies", None, group="registry.greenlang.ai"):
+    def caller(self, conn: psycopg.Connection[Any], who: Identity, namespace: str | None) -> search.Caller:
+        """Whose drafts and tenant-only agents a search or usage summary may show.
+
+        The same as ``kubectl get agentversions`` would: everyone's for whoever may list them
+        cluster-wide; otherwise those of the tenants the user is a member of, and those of the
+        namespace asked about when the user may list its AgentVersions.
+        """
+        if self.allowed(who, "list", "agentversions", None, group=REGISTRY_GROUP):
             return search.Caller(all_tenants=True)
         rows = conn.execute("""
             SELECT DISTINCT name FROM registry_objects, jsonb_array_elements(body -> 'spec' -> 'members') AS m
             WHERE kind = 'TenantPolicy' AND NOT deleted
               AND ((m ->> 'kind' = 'User' AND m ->> 'name' = %s) OR (m ->> 'kind' = 'Group' AND m ->> 'name' = ANY(%s)))
         """, (who.user, list(who.groups))).fetchall()
-        return search.Caller(tuple(sorted(r[0] for r in rows)))
+        readable = namespace and self.allowed(who, "list", "agentversions", namespace, group=REGISTRY_GROUP)
+        return search.Caller(tuple(sorted(r[0] for r in rows)), namespaces=(namespace,) if readable else ())
 
     def agent_searches(self, who: Identity, namespace: str | None, params: dict[str, str]) -> dict[str, Any]:
         query = params.get("q", "").strip()
@@ -93,8 +106,8 @@ class QueryService:
             raise ValueError("the q parameter is required, e.g. ?q=carbon+border+tax")
         filters = search.Filters(domain=params.get("domain"), type=params.get("type"), state=params.get("state"),
                                  namespace=namespace, tag=params.get("tag"))
-        with psycopg.connect(self.dsn) as conn:
-            page = search.search(conn, query, self.caller(conn, who), default_embedder(), filters,
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            page = search.search(conn, query, self.caller(conn, who, namespace), default_embedder(), filters,
                                  limit=int(params.get("limit", 20)), cursor=params.get("continue"))
         return {"kind": "AgentSearchResultList", "apiVersion": GROUP_VERSION,
                 "metadata": {"continue": page.next_cursor or ""},
@@ -103,30 +116,34 @@ class QueryService:
 
     def usage_summaries(self, who: Identity, namespace: str | None, params: dict[str, str]) -> dict[str, Any]:
         """Usage per version as last reported in status.usage, for the versions the caller may see."""
-        with psycopg.connect(self.dsn) as conn, conn.transaction():
-            caller = self.caller(conn, who)
-            conn.execute("SET LOCAL ROLE greenlang_reader")
-            conn.execute("SELECT set_config('greenlang.tenants', %s, true), set_config('greenlang.all', %s, true)",
-                         (",".join(caller.tenants), "on" if caller.all_tenants else "off"))
-            rows = conn.execute("""
-                SELECT s.namespace, s.agent, s.version, s.state, o.body -> 'status' -> 'usage'
-                FROM agent_search s JOIN registry_objects o ON o.uid = s.uid
-                WHERE (%(ns)s::text IS NULL OR s.namespace = %(ns)s) AND (%(agent)s::text IS NULL OR s.agent = %(agent)s)
-                ORDER BY s.namespace, s.agent, s.version""", {"ns": namespace, "agent": params.get("agent")}).fetchall()
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            caller = self.caller(conn, who, namespace)
+            with conn.transaction():
+                search.read_as(conn, caller)
+                rows = conn.execute("""
+                    SELECT uid, namespace, agent, version, state FROM agent_search
+                    WHERE (%(ns)s::text IS NULL OR namespace = %(ns)s)
+                      AND (%(agent)s::text IS NULL OR agent = %(agent)s)
+                    ORDER BY namespace, agent, version""", {"ns": namespace, "agent": params.get("agent")}).fetchall()
+            # Readers have no grant on registry_objects: the application reads the usage of exactly the
+            # versions row-level security let through.
+            usage = dict(conn.execute("SELECT uid, body -> 'status' -> 'usage' FROM registry_objects "
+                                      "WHERE uid = ANY(%s)", ([row[0] for row in rows],)).fetchall())
         items = [{"kind": "UsageSummary", "apiVersion": GROUP_VERSION,
                   "metadata": {"name": f"{agent}@{version}", "namespace": ns}, "agent": agent, "version": version,
-                  "state": state, "usage": usage or {}} for ns, agent, version, state, usage in rows]
+                  "state": state, "usage": usage.get(uid) or {}} for uid, ns, agent, version, state in rows]
         return {"kind": "UsageSummaryList", "apiVersion": GROUP_VERSION, "metadata": {}, "items": items}
 
     def audit_verification(self) -> dict[str, Any]:
-        with psycopg.connect(self.dsn) as conn:
-            problems = audit.verify(conn)
-            (rows,) = conn.execute("SELECT count(*) FROM audit_events").fetchone()
-        return {"kind": "AuditVerification", "apiVersion": GROUP_VERSION, "rows": rows, "intact": not problems,
-                "problems": [{"id": row_id, "problem": problem} for row_id, problem in problems]}
+        report = audit.verify_anchored(self.dsn, self.api, self.anchor_namespace)
+        return {"kind": "AuditVerification", "apiVersion": GROUP_VERSION, **report}
 
-    def audit_events(self, who: Identity, params: dict[str, str]) -> dict[str, Any]:
+    def audit_events(self, namespace: str | None, params: dict[str, str]) -> dict[str, Any]:
+        """Rows of the namespace asked about; every row only at the cluster scope (the caller's SAR said which)."""
         clauses, values = [], []
+        if namespace:
+            clauses.append("namespace = %s")
+            values.append(namespace)
         for column in ("tenant", "actor", "kind", "namespace", "name", "operation"):
             if params.get(column):
                 clauses.append(f"{column} = %s")
@@ -142,7 +159,9 @@ class QueryService:
             values.append(int(params["continue"]))
         limit = min(int(params.get("limit", 100)), 1000)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        with psycopg.connect(self.dsn) as conn:
+        scope = search.Caller(namespaces=(namespace,)) if namespace else search.Caller(all_tenants=True)
+        with psycopg.connect(self.dsn, autocommit=True) as conn, conn.transaction():
+            search.read_as(conn, scope)
             rows = conn.execute(f"SELECT id, at, actor, tenant, kind, namespace, name, operation, change, decision, "
                                 f"reason FROM audit_events {where} ORDER BY id DESC LIMIT %s",
                                 (*values, limit + 1)).fetchall()
@@ -206,6 +225,10 @@ def _handler(service: QueryService) -> type[BaseHTTPRequestHandler]:
                 self._send(404, _status(404, "NotFound", f"unknown path {self.path}"))
                 return
             resource = rest[0]
+            if namespace and not RESOURCES[resource][1]:
+                self._send(404, _status(404, "NotFound", f"{resource} has the cluster scope only: ask "
+                                                         f"/apis/{GROUP_VERSION}/{resource}"))
+                return
             if not service.allowed(who, "list", PERMISSION.get(resource, resource), namespace):
                 where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
                 self._send(403, _status(403, "Forbidden", f'{resource}.{GROUP} is forbidden: User "{who.user}" '
@@ -219,7 +242,7 @@ def _handler(service: QueryService) -> type[BaseHTTPRequestHandler]:
             elif resource == "auditverifications":
                 self._send(200, service.audit_verification())
             else:
-                self._send(200, service.audit_events(who, params))
+                self._send(200, service.audit_events(namespace, params))
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("query api: " + format, *args)

@@ -1,9 +1,9 @@
 """Search agent versions by words, by typos and by meaning, as one caller is allowed to see them.
 
-Postgres finds the candidates the caller may see (row-level security, with the caller's tenants
-set for the transaction) and scores them lexically (weighted full-text rank plus trigram word
-similarity); the mirror adds cosine similarity of wordllama embeddings and ranks by a blend.
-Pages are cut with a cursor on (score, uid), so they are stable while the index does not change.
+Postgres finds the candidates the caller may see (row-level security, with the caller's scope
+set for the transaction by ``read_as``) and scores them lexically (weighted full-text rank plus
+trigram word similarity); the mirror adds cosine similarity of wordllama embeddings and ranks by
+a blend. Pages are cut with a cursor on (score, uid), so they are stable while the index does not change.
 """
 
 from __future__ import annotations
@@ -24,10 +24,24 @@ SEMANTIC_FLOOR = 0.2  # below this cosine, meaning alone is not a match
 
 @dataclass(frozen=True)
 class Caller:
-    """Who asks: the tenants whose private agents they may see, or all (cluster-wide readers)."""
+    """What one caller may read beyond certified public agents: every row (cluster-wide readers),
+    or the rows of some tenants and of some namespaces."""
 
     tenants: tuple[str, ...] = ()
     all_tenants: bool = False
+    namespaces: tuple[str, ...] = ()
+
+
+def read_as(conn: psycopg.Connection[Any], caller: Caller) -> None:
+    """For the rest of the current transaction, read as ``greenlang_reader`` within ``caller``'s scope.
+
+    Row-level security applies the scope (migration 0005); it counts only because this session
+    logs in as the application: a reader setting the same settings itself gains nothing.
+    """
+    conn.execute("SET LOCAL ROLE greenlang_reader")
+    conn.execute("SELECT set_config('greenlang.all', %s, true), set_config('greenlang.tenants', %s, true), "
+                 "set_config('greenlang.namespaces', %s, true)",
+                 ("on" if caller.all_tenants else "off", ",".join(caller.tenants), ",".join(caller.namespaces)))
 
 
 @dataclass(frozen=True)
@@ -99,10 +113,7 @@ def search(conn: psycopg.Connection[Any], query: str, caller: Caller, embedder: 
            filters: Filters = Filters(), limit: int = 20, cursor: str | None = None) -> Page:
     query_vector = embedder.embed([query])[0]
     with conn.transaction():
-        # Row-level security decides visibility for this transaction's caller.
-        conn.execute("SET LOCAL ROLE greenlang_reader")
-        conn.execute("SELECT set_config('greenlang.tenants', %s, true), set_config('greenlang.all', %s, true)",
-                     (",".join(caller.tenants), "on" if caller.all_tenants else "off"))
+        read_as(conn, caller)
         rows = conn.execute(_QUERY, {"q": query, **filters.__dict__}).fetchall()
     hits = []
     for uid, agent, version, namespace, state, domain, display_name, embedding, rank, trigram in rows:
