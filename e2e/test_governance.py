@@ -285,3 +285,66 @@ def test_removing_a_member_removes_access_and_deletion_waits_for_deployments(gov
     assert governed.kubectl("delete", "agentdeployment", "keeps-it", "-n", "short-lived-dev").returncode == 0
     wait.until(lambda: governed.kubectl("get", "tenantpolicy", "short-lived").returncode != 0, timeout=30,
                what="the TenantPolicy to go once its deployments are gone")
+
+
+PLATFORM_ADMIN = "pat@platform.example.com"
+
+
+def _tenant_claiming(name: str, *namespaces: str) -> dict:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "TenantPolicy", "metadata": {"name": name},
+            "spec": {"environments": [{"name": env, "namespace": ns} for env, ns in zip(("dev", "staging"), namespaces)],
+                     "members": [{"kind": "User", "name": "mallory", "role": "tenant_admin"}]}}
+
+
+def test_a_tenant_policy_cannot_claim_system_foreign_or_existing_namespaces(governed):
+    assert governed.apply(reg.binding("e2e-platform-admin", PLATFORM_ADMIN,
+                                      "greenlang-registry:platform-admin")).returncode == 0
+    refusals = {
+        "kube-system": "claims namespace kube-system, which belongs to the cluster or the registry "
+                       "(default, greenlang-system, kube-*)",
+        "greenlang-system": "claims namespace greenlang-system, which belongs to the cluster or the registry",
+        "default": "claims namespace default, which belongs to the cluster or the registry",
+        PROD: f"claims namespace {PROD}, which TenantPolicy {TENANT} already claims",
+        TEAM: f"claims namespace {TEAM}, which already exists and was not created for this tenant",
+    }
+    for namespace, reason in refusals.items():
+        result = governed.apply(_tenant_claiming("grabby", namespace), as_user=PLATFORM_ADMIN)
+        assert result.returncode != 0 and reason in result.stderr, (namespace, result.stderr)
+        assert "rule tenancy." in result.stderr
+    assert governed.kubectl("get", "tenantpolicy", "grabby").returncode != 0
+    # A namespace gained later by update is judged too.
+    assert governed.apply(_tenant_claiming("grabby", "grabby-dev"), as_user=PLATFORM_ADMIN).returncode == 0
+    result = governed.apply(_tenant_claiming("grabby", "grabby-dev", STAGING), as_user=PLATFORM_ADMIN)
+    assert result.returncode != 0 and f"which TenantPolicy {TENANT} already claims" in result.stderr
+    rbac = client.RbacAuthorizationV1Api(governed.api)
+    for namespace in ("kube-system", PROD, STAGING, TEAM):
+        assert not rbac.list_namespaced_role_binding(namespace, label_selector=f"{labels.TENANT}=grabby").items
+
+    # A cluster admin marks an existing namespace adoptable: the claim passes, with a warning.
+    assert governed.kubectl("create", "namespace", "legacy-payments").returncode == 0
+    assert governed.kubectl("annotate", "namespace", "legacy-payments", f"{labels.ADOPTABLE}=true").returncode == 0
+    adopted = governed.apply(_tenant_claiming("payments", "legacy-payments"), as_user=PLATFORM_ADMIN)
+    assert adopted.returncode == 0, adopted.stderr
+    assert "adopts the existing namespace legacy-payments" in adopted.stderr
+    wait.until(lambda: rbac.list_namespaced_role_binding("legacy-payments", label_selector=f"{labels.TENANT}=payments")
+               .items, timeout=30, what="the adopted namespace provisioned")
+    for name in ("grabby", "payments"):
+        assert governed.kubectl("delete", "tenantpolicy", name).returncode == 0
+
+
+def test_only_platform_admins_write_tenant_policies(governed):
+    # Members of a tenant, even its admins, cannot create a tenant or add themselves to one.
+    for user in ("alice@abc.example.com", "mallory"):
+        created = governed.kubectl("apply", "-f", "-", input=json.dumps(_tenant_claiming("self-made", "self-made-dev")),
+                                   as_user=user)
+        assert created.returncode != 0 and "forbidden" in created.stderr.lower(), created.stderr
+    patch = json.dumps([{"op": "add", "path": "/spec/members/-",
+                         "value": {"kind": "User", "name": "alice@abc.example.com", "role": "super_admin"}}])
+    escalated = governed.kubectl("patch", "tenantpolicy", TENANT, "--type=json", "-p", patch,
+                                 as_user="alice@abc.example.com")
+    assert escalated.returncode != 0 and "forbidden" in escalated.stderr.lower(), escalated.stderr
+    tenant_admin = governed.cluster.kubectl("patch", "tenantpolicy", TENANT, "--type=json", "-p", patch,
+                                            "--as=someone", "--as-group=abc-platform-admins", check=False)
+    assert tenant_admin.returncode != 0 and "forbidden" in tenant_admin.stderr.lower(), tenant_admin.stderr
+    members = json.loads(governed.kubectl("get", "tenantpolicy", TENANT, "-o", "json").stdout)["spec"]["members"]
+    assert not any(m["role"] == "super_admin" for m in members)

@@ -13,7 +13,8 @@ import yaml
 from e2e import REPO
 from gl_devenv import build, webhook_service
 from gl_devenv.cluster import LocalCluster
-from gl_policy import DECISIONS, engines, views
+from gl_api import labels
+from gl_policy import DECISIONS, engines, inputs, views
 
 POLICIES = REPO / "policies"
 
@@ -169,6 +170,18 @@ def _cases() -> list[tuple[str, str, dict, list[str], list[str]]]:
          ["rule images.runtime_artifact"], []),
         ("runtime with its command replaced", "images", runtime_input("certified", overrides=("command", "args")),
          ["changes what it runs (command, args)", "rule images.runtime_entrypoint"], []),
+        ("tenant claims new namespaces", "tenancy", inputs.tenancy(tenant, {}, {}), [], []),
+        ("tenant claims kube-system and another tenant's namespace", "tenancy",
+         inputs.tenancy({**tenant, "spec": {"environments": [{"name": "dev", "namespace": "kube-system"},
+                                                             {"name": "prod", "namespace": "beta-prod"}]}},
+                        {"beta-prod": {"metadata": {"name": "beta-prod", "labels": {labels.TENANT: "beta"}}}},
+                        {"beta-prod": "beta"}),
+         ["claims namespace kube-system, which belongs to the cluster", "which TenantPolicy beta already claims"], []),
+        ("tenant adopts a marked namespace", "tenancy",
+         inputs.tenancy({**tenant, "spec": {"environments": [{"name": "dev", "namespace": "payments"}]}},
+                        {"payments": {"metadata": {"name": "payments",
+                                                   "annotations": {labels.ADOPTABLE: "true"}}}}, {}),
+         [], ["adopts the existing namespace payments"]),
         ("self approval", "approval", {"user": user, "requester": user["username"],
                                        "added": [{"user": user["username"]}], "subjectAccessReview": {"allowed": True}},
          ["rule approval.four_eyes"], []),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 POLICY_DIR = Path(__file__).resolve().parent
-DECISIONS = ("publish", "promotion", "deployment", "status_write", "approval", "images")
+DECISIONS = ("publish", "promotion", "deployment", "status_write", "approval", "images", "tenancy")
 ROOT = "greenlang"
 
 

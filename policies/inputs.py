@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from gl_api import naming
 from gl_policy import views
 
 
@@ -50,6 +51,19 @@ def deployment(obj: dict[str, Any], userinfo: dict[str, Any], operation: str, ag
         "versionChanged": version is None or previous_version != version["spec"]["version"],
         "tenant": tenant, "usage": {"deployments": other_deployments},
     }
+
+
+def tenancy(tenant: dict[str, Any], namespaces: dict[str, dict[str, Any] | None], claimed_by: dict[str, str]
+            ) -> dict[str, Any]:
+    """``namespaces``: the claimed namespaces that exist (None or absent: they do not); ``claimed_by``:
+    claimed namespaces another TenantPolicy already lists, with its name."""
+    name = tenant["metadata"]["name"]
+    claims = sorted({env["namespace"] for env in (tenant.get("spec") or {}).get("environments") or []
+                     if env.get("namespace")})
+    return {"tenant": name, "claims": claims,
+            "reserved": {"names": list(naming.RESERVED_NAMESPACES), "prefixes": list(naming.RESERVED_NAMESPACE_PREFIXES)},
+            "namespaces": {ns: views.namespace(obj) for ns, obj in namespaces.items() if obj is not None},
+            "claimedBy": {ns: other for ns, other in claimed_by.items() if other != name}}
 
 
 def status_write(obj: dict[str, Any], old: dict[str, Any], userinfo: dict[str, Any], operator: str

@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from gl_api import labels
+
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
@@ -27,6 +29,13 @@ def trimmed(obj: dict[str, Any]) -> dict[str, Any]:
 
 def tenant(obj: dict[str, Any]) -> dict[str, Any]:
     return {"metadata": {"name": obj["metadata"]["name"]}, "spec": obj.get("spec") or {}}
+
+
+def namespace(obj: dict[str, Any]) -> dict[str, Any]:
+    """An existing namespace as the tenancy policy sees it: whose it is, and whether it may be adopted."""
+    meta = obj.get("metadata") or {}
+    return {"exists": True, "tenant": (meta.get("labels") or {}).get(labels.TENANT),
+            "adoptable": (meta.get("annotations") or {}).get(labels.ADOPTABLE) == "true"}
 
 
 def agent(obj: dict[str, Any]) -> dict[str, Any]:

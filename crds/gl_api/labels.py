@@ -47,3 +47,7 @@ RETRY = f"{GROUP}/retry"
 STABLE_HISTORY = f"{GROUP}/stable-history"
 """Annotation on an AgentDeployment's serving Deployment: earlier stable versions, newest first, the
 versions an SLO breach rolls back to."""
+
+ADOPTABLE = f"{GROUP}/adoptable"
+"""Annotation a cluster admin puts on an existing namespace ("true") so that a TenantPolicy may claim
+it as an environment; without it a TenantPolicy only gets namespaces that are new or already its own."""

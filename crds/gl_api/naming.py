@@ -14,6 +14,12 @@ from dataclasses import dataclass
 
 from gl_api import semver
 
+REGISTRY_NAMESPACE = "greenlang-system"
+"""Where the registry's own components run."""
+RESERVED_NAMESPACES = ("default", REGISTRY_NAMESPACE)
+RESERVED_NAMESPACE_PREFIXES = ("kube-",)
+"""Namespaces no TenantPolicy may claim: the cluster's and the registry's own."""
+
 AGENT_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 AGENT_NAME_MAX = 63
 AGENT_NAME_HINT = "a lowercase DNS label such as gl-cbam-calculator-v2 (letters, digits and '-', at most 63)"

@@ -17,6 +17,7 @@ from kubernetes.client.rest import ApiException
 
 from gl_api import conditions, kinds, labels
 from gl_kube import events, objects
+from gl_operator import namespace_claims
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = labels.OPERATOR_NAME
@@ -110,7 +111,9 @@ def reconcile_tenant(api: client.ApiClient, name: str) -> None:
         return
     generation = tenant["metadata"].get("generation", 1)
     status = tenant.get("status") or {}
-    desired = desired_objects(tenant)
+    claims = namespace_claims.judge(api, tenant)
+    desired = [o for o in desired_objects(tenant)
+               if (o["metadata"].get("namespace") or o["metadata"]["name"]) not in claims.refused]
     try:
         for obj in desired:
             _apply(api, obj)
@@ -126,17 +129,26 @@ def reconcile_tenant(api: client.ApiClient, name: str) -> None:
         raise
     namespaces = [o["metadata"]["name"] for o in desired if o["kind"] == "Namespace"]
     message = f"{len(namespaces)} environments, {len(bindings)} role bindings"
+    if claims.refused:
+        refusal = "not provisioned: " + "; ".join(claims.refused[ns] for ns in sorted(claims.refused))
+        ready = conditions.set_condition(status.get("conditions"), "Ready", False, "NamespaceNotClaimable",
+                                         f"{message} provisioned; {refusal}"[:4096], generation)
+    else:
+        ready = conditions.set_condition(status.get("conditions"), "Ready", True, "Provisioned", message, generation)
     wanted = {
         "observedGeneration": generation, "namespaces": namespaces,
-        "roleBindings": sorted(f"{ns}/{n}" for ns, n in bindings),
-        "conditions": conditions.set_condition(status.get("conditions"), "Ready", True, "Provisioned", message,
-                                               generation),
+        "roleBindings": sorted(f"{ns}/{n}" for ns, n in bindings), "conditions": ready,
     }
     if removed:
         events.record(api, tenant, events.NORMAL, "AccessRemoved", "removed role bindings " + ", ".join(removed))
     if any(status.get(k) != v for k, v in wanted.items()):
         objects.patch_status(api, kinds.TENANT_POLICY, tenant, wanted)
-        events.record(api, tenant, events.NORMAL, "Provisioned", message)
+        if claims.refused:
+            events.record(api, tenant, events.WARNING, "NamespaceNotClaimable", refusal[:1024])
+        else:
+            events.record(api, tenant, events.NORMAL, "Provisioned", message)
+        for warning in claims.warnings:
+            events.record(api, tenant, events.WARNING, "NamespaceAdopted", warning)
 
 
 def running_deployments(api: client.ApiClient, tenant: dict[str, Any]) -> list[str]:

@@ -93,7 +93,7 @@ class Admission:
             "publish": self.publish, "promotion": self.promotion, "approval": self.approval,
             "deployment": self.deployment, "status-agentversions": self.status_write,
             "status-promotions": self.status_write, "images-pods": self.images, "images-deployments": self.images,
-            "promotion-defaults": self.promotion_defaults,
+            "promotion-defaults": self.promotion_defaults, "tenancy": self.tenancy,
         }
 
     async def answer(self, webhook: str, request: Request) -> Answer:
@@ -172,6 +172,20 @@ class Admission:
         data = inputs.status_write(request.obj, request.old or {}, request.userinfo, self.operator_user)
         return await self._decide(f"status-{kind.plural}", "status_write", data, request)
 
+    async def tenancy(self, request: Request) -> Answer:
+        """A TenantPolicy's claims: other tenants' from the cache; the namespaces themselves by GET (a
+        TenantPolicy write is rare, and a namespace created a moment ago must count)."""
+        name = request.obj["metadata"]["name"]
+        claims = {env["namespace"] for env in request.spec.get("environments") or [] if env.get("namespace")}
+        claimed_by = {ns: owner["metadata"]["name"] for ns in claims
+                      for owner in self.caches.tenants.store.by("namespace", ns) if owner["metadata"]["name"] != name}
+        try:
+            existing = await asyncio.to_thread(_read_namespaces, self.api, sorted(claims))
+        except PolicyError as error:
+            return Answer(False, 503, f"{error}; the request is refused (fail closed); retry shortly")
+        data = inputs.tenancy(request.obj, existing, claimed_by)
+        return await self._decide("tenancy", "tenancy", data, request)
+
     # ---------------------------------------------------------------- workloads in production
 
     async def images(self, request: Request) -> Answer:
@@ -193,3 +207,16 @@ class Admission:
         changes = stamping.promotion_defaults(request.operation, request.obj, request.old, request.userinfo,
                                               conditions.now())
         return Answer(patch=stamping.json_patch(changes) or None)
+
+
+def _read_namespaces(api: client.ApiClient, names: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+    core = client.CoreV1Api(api)
+    found: dict[str, dict[str, Any] | None] = {}
+    for name in names:
+        try:
+            found[name] = api.sanitize_for_serialization(core.read_namespace(name, _request_timeout=5))
+        except client.ApiException as error:
+            if error.status != 404:
+                raise PolicyError(f"could not read namespace {name}: {error.reason}") from error
+            found[name] = None
+    return found

@@ -11,6 +11,7 @@ server) skip the calls that cannot change a decision:
 | deployment | AgentDeployment create, update | spec did not change (status, labels, kopf's annotations) |
 | status-agentversions, status-promotions | status subresource updates | the operator writes (its policy lets it change anything, so nothing is lost), or status did not change |
 | images-pods, images-deployments | Pods (ephemeral containers too), Deployments in namespaces labelled environment=production | an update leaves the images as they were |
+| tenancy | TenantPolicy create, update | spec did not change |
 | promotion-defaults (mutating) | Promotion create, update | neither a deprecation without sunset nor a new approval needs the server's clock |
 
 Identity (created-by, last-modified-by) is not a webhook: the API server stamps and checks it
@@ -106,6 +107,8 @@ def render(base_url: str, ca_bundle: bytes, operator_user: str = DEFAULT_OPERATO
                  [_rule([GROUP], [f"{kinds.AGENT_VERSION.plural}/status"], ["UPDATE"])], [not_operator, status_changed]),
         _webhook("status-promotions", base_url, ca_bundle,
                  [_rule([GROUP], [f"{kinds.PROMOTION.plural}/status"], ["UPDATE"])], [not_operator, status_changed]),
+        _webhook("tenancy", base_url, ca_bundle, [_rule([GROUP], [kinds.TENANT_POLICY.plural], ["CREATE", "UPDATE"])],
+                 [_condition("spec-changed", "request.operation == 'CREATE' || object.spec != oldObject.spec")]),
     ]
     if guard_images:
         production = {"matchLabels": {labels.ENVIRONMENT: "production"}}
