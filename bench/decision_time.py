@@ -54,8 +54,8 @@ def cases() -> dict[str, dict[str, Any]]:
     }
 
 
-async def opa_figures(url: str, count: int) -> list[Figures]:
-    engine = engines.OpaServerEngine(url)
+async def opa_figures(url: str, token: str, count: int) -> list[Figures]:
+    engine = engines.OpaServerEngine(url, token=token)
     await engine.start()
     result = []
     try:
@@ -112,7 +112,7 @@ def main() -> int:
     home = LocalCluster(Path(tempfile.mkdtemp(prefix="gl-bench-opa-")))  # a process directory; no cluster
     url = webhook_service.start_opa(home)
     try:
-        figures = asyncio.run(opa_figures(url, args.decisions)) + regopy_figures(args.decisions)
+        figures = asyncio.run(opa_figures(url, webhook_service.opa_token_file(home).read_text(), args.decisions)) + regopy_figures(args.decisions)
     finally:
         home.processes.stop(webhook_service.OPA)
     rows = [f.summary() for f in figures]

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
+import shutil
 import subprocess
+import urllib.error
+import urllib.request
 
 import pytest
 import yaml
@@ -14,7 +18,7 @@ from e2e import REPO
 from gl_devenv import build, webhook_service
 from gl_devenv.cluster import LocalCluster
 from gl_api import labels
-from gl_policy import DECISIONS, engines, inputs, views
+from gl_policy import DECISIONS, REVISION_FILE, engines, inputs, revision_module, views
 
 POLICIES = REPO / "policies"
 
@@ -48,9 +52,9 @@ def test_every_decision_defines_deny_and_warn():
 class Engines:
     """Both engines on one event loop, asked synchronously by the tests."""
 
-    def __init__(self, opa_url: str):
+    def __init__(self, opa_url: str, token: str):
         self.loop = asyncio.new_event_loop()
-        self.engines: list[engines.Engine] = [engines.RegoEngine(), engines.OpaServerEngine(opa_url)]
+        self.engines: list[engines.Engine] = [engines.RegoEngine(), engines.OpaServerEngine(opa_url, token=token)]
         for engine in self.engines:
             self.loop.run_until_complete(engine.start())
 
@@ -66,7 +70,7 @@ class Engines:
 @pytest.fixture(scope="module")
 def both_engines(tmp_path_factory):
     home = LocalCluster(tmp_path_factory.mktemp("opa"))  # only its process directory: no cluster is started
-    both = Engines(webhook_service.start_opa(home))
+    both = Engines(webhook_service.start_opa(home), webhook_service.opa_token_file(home).read_text())
     yield both
     both.close()
     home.processes.stop(webhook_service.OPA)
@@ -198,7 +202,7 @@ def _through_views(decision: str, data: dict) -> dict:
         slim["version"] = views.Version.of(slim["version"]).as_input()
     if slim.get("agent"):
         slim["agent"] = views.agent(slim["agent"])
-    if slim.get("tenant"):
+    if isinstance(slim.get("tenant"), dict):  # the tenancy decision names its tenant; the others carry it
         slim["tenant"] = views.tenant(slim["tenant"])
     if slim.get("tenants"):
         slim["tenants"] = [views.tenant(t) for t in slim["tenants"]]
@@ -221,6 +225,19 @@ def test_opa_server_and_regopy_decide_alike(both_engines, name, decision, data, 
         assert verdict.deny == []
 
 
+def _check_ready_with(home: LocalCluster, policy_dir) -> None:
+    url = webhook_service.start_opa(home, policy_dir=policy_dir)
+    loop = asyncio.new_event_loop()
+    opa = engines.OpaServerEngine(url, token=webhook_service.opa_token_file(home).read_text())
+    try:
+        loop.run_until_complete(opa.start())
+        loop.run_until_complete(engines.check_ready(opa))
+    finally:
+        loop.run_until_complete(opa.close())
+        loop.close()
+        home.processes.stop(webhook_service.OPA)
+
+
 def test_an_engine_without_the_policies_refuses(tmp_path):
     """No policy loaded is no decision: both engines fail closed instead of finding no denials."""
     home = LocalCluster(tmp_path)
@@ -228,16 +245,59 @@ def test_an_engine_without_the_policies_refuses(tmp_path):
     empty.mkdir()
     url = webhook_service.start_opa(home, policy_dir=empty)
     loop = asyncio.new_event_loop()
-    opa = engines.OpaServerEngine(url)
+    opa = engines.OpaServerEngine(url, token=webhook_service.opa_token_file(home).read_text())
     try:
         loop.run_until_complete(opa.start())
         with pytest.raises(engines.PolicyError, match="gave no decision"):
             loop.run_until_complete(opa.decide("publish", {}))
-        with pytest.raises(engines.PolicyError, match="gave no decision"):
-            loop.run_until_complete(engines.check_ready(opa))
         loop.run_until_complete(opa.close())
     finally:
         loop.close()
         home.processes.stop(webhook_service.OPA)
+    with pytest.raises(engines.PolicyError, match="serves policies of revision None"):
+        _check_ready_with(home, empty)
     with pytest.raises(engines.PolicyError, match="gave no decision"):
         engines.RegoEngine(empty).evaluate("publish", {})
+
+
+def test_a_stale_or_partial_bundle_is_not_ready(tmp_path):
+    """Every decision answers, yet the policies are not this release's: the engine is not ready."""
+    home = LocalCluster(tmp_path)
+    stale = tmp_path / "stale"
+    shutil.copytree(POLICIES, stale, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    # Another release's policies: one message differs, and so does the revision they were built with.
+    policy = stale / "publish" / "policy.rego"
+    policy.write_text(policy.read_text().replace("rule publish.agent_exists", "rule publish.agent_present"))
+    (stale / REVISION_FILE).write_text(revision_module(stale))
+    with pytest.raises(engines.PolicyError, match="stale or partial bundle"):
+        _check_ready_with(home, stale)
+    # This release's revision, but a decision package missing.
+    shutil.copyfile(POLICIES / "publish" / "policy.rego", policy)
+    shutil.copyfile(POLICIES / REVISION_FILE, stale / REVISION_FILE)
+    shutil.rmtree(stale / "images")
+    with pytest.raises(engines.PolicyError, match="greenlang.images gave no decision"):
+        _check_ready_with(home, stale)
+    _check_ready_with(home, POLICIES)  # this release's policies: ready
+
+
+def test_opa_answers_only_the_holder_of_its_token(tmp_path):
+    home = LocalCluster(tmp_path)
+    url = webhook_service.start_opa(home)
+    token = webhook_service.opa_token_file(home).read_text()
+    try:
+        def post(headers: dict) -> int:
+            request = urllib.request.Request(f"{url}/v1/data/greenlang/publish/decision", method="POST",
+                                             data=json.dumps({"input": {}}).encode(),
+                                             headers={"Content-Type": "application/json", **headers})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    return response.status
+            except urllib.error.HTTPError as error:
+                return error.code
+
+        assert post({}) == 401
+        assert post({"Authorization": "Bearer not-the-token"}) == 401
+        assert post({"Authorization": f"Bearer {token}"}) == 200
+        assert oct(webhook_service.opa_token_file(home).stat().st_mode & 0o777) == "0o600"
+    finally:
+        home.processes.stop(webhook_service.OPA)

@@ -175,7 +175,8 @@ def test_not_ready_until_its_caches_have_synced(governed, tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "gl_webhooks", "run", f"--kubeconfig={unreachable}",
                                 f"--address=127.0.0.1:{ports[0]}", f"--tls-cert={serving.cert}",
                                 f"--tls-key={serving.key}", f"--health-address=127.0.0.1:{ports[1]}",
-                                "--metrics-address=off", f"--opa-url={governed.opa_url}"],
+                                "--metrics-address=off", f"--opa-url={governed.opa_url}",
+                                f"--opa-token-file={webhook_service.opa_token_file(governed.cluster)}"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         def probe(path: str) -> tuple[int, str]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gl_policy import DECISIONS, POLICY_DIR, package, policy_files
+from gl_policy import DECISIONS, POLICY_DIR, REVISION_PACKAGE, package, policy_files, revision
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ class Engine(Protocol):
 
     async def decide(self, decision: str, data: dict[str, Any]) -> Verdict: ...
 
+    async def revision(self) -> Any: ...
+
     async def close(self) -> None: ...
 
 
@@ -58,8 +60,17 @@ def verdict(decision: str, result: Any) -> Verdict:
     return Verdict(deny=sorted(result["deny"]), warn=sorted(result["warn"]))
 
 
-async def check_ready(engine: Engine) -> None:
-    """Every decision package answers (an empty input denies nothing but proves it is loaded)."""
+REVISION_ENTRYPOINT = REVISION_PACKAGE.replace(".", "/") + "/revision"
+
+
+async def check_ready(engine: Engine, expected_revision: str | None = None) -> None:
+    """The engine serves exactly the policies beside this code (``greenlang.meta.revision``), and every
+    decision package answers (an empty input denies nothing but proves it is loaded)."""
+    expected = expected_revision or revision()
+    served = await engine.revision()
+    if served != expected:
+        raise PolicyError(f"{engine.name} serves policies of revision {served!r:.80}, not {expected}: "
+                          f"a stale or partial bundle (reload it from this release's policies)")
     for decision in DECISIONS:
         await engine.decide(decision, {})
 
@@ -75,25 +86,31 @@ class RegoEngine:
         self._interpreter = Interpreter()
         for path in policy_files(directory):
             self._interpreter.add_module(str(path.relative_to(directory)), path.read_text())
-        self._bundle = self._interpreter.build(None, [_entrypoint(d) for d in DECISIONS])
+        self._bundle = self._interpreter.build(None, [_entrypoint(d) for d in DECISIONS] + [REVISION_ENTRYPOINT])
         self._lock = threading.Lock()  # one interpreter, one input at a time
 
-    def evaluate(self, decision: str, data: dict[str, Any]) -> Verdict:
+    def _query(self, entrypoint: str, what: str, data: dict[str, Any]) -> Any:
         from regopy import Input, RegoError
 
         with self._lock:
             try:
                 self._interpreter.set_input(Input(data))
-                output = self._interpreter.query_bundle_entrypoint(self._bundle, _entrypoint(decision))
+                output = self._interpreter.query_bundle_entrypoint(self._bundle, entrypoint)
             except (RegoError, ValueError) as error:  # ValueError: regopy could not parse its own output
-                raise PolicyError(f"policy {package(decision)} failed in regopy: {error}") from error
+                raise PolicyError(f"policy {what} failed in regopy: {error}") from error
         if not output.ok():
-            raise PolicyError(f"policy {package(decision)} failed in regopy: {output}")
+            raise PolicyError(f"policy {what} failed in regopy: {output}")
         try:  # an undefined decision prints as `undefined`, which is no JSON
             expressions = json.loads(str(output)).get("expressions") or [None]
         except ValueError:
             expressions = [str(output)]
-        return verdict(decision, expressions[0])
+        return expressions[0]
+
+    def evaluate(self, decision: str, data: dict[str, Any]) -> Verdict:
+        return verdict(decision, self._query(_entrypoint(decision), package(decision), data))
+
+    async def revision(self) -> Any:
+        return await asyncio.to_thread(self._query, REVISION_ENTRYPOINT, REVISION_PACKAGE, {})
 
     async def start(self) -> None:
         pass
@@ -130,6 +147,14 @@ class OpaServerEngine:
         except Exception as error:  # connection refused, timeout, HTTP 4xx/5xx: all fail closed
             raise PolicyError(f"OPA at {self.url} did not answer for {decision}: {error}") from error
         return verdict(decision, reply.get("result"))
+
+    async def revision(self) -> Any:
+        try:
+            reply = await self._client.query_rule(input_data={}, package_path=REVISION_PACKAGE.replace(".", "/"),
+                                                  rule_name="revision")
+        except Exception as error:
+            raise PolicyError(f"OPA at {self.url} did not answer for {REVISION_PACKAGE}: {error}") from error
+        return reply.get("result")
 
     async def close(self) -> None:
         await self._client.close_connection()

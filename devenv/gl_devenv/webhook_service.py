@@ -6,6 +6,9 @@ stopping and starting it again restores admission without touching the API serve
 
 from __future__ import annotations
 
+import json
+import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -13,7 +16,7 @@ from pathlib import Path
 
 from gl_devenv import build, certs
 from gl_devenv.cluster import ClusterError, LocalCluster, free_port
-from gl_policy import POLICY_DIR
+from gl_policy import POLICY_DIR, policy_files
 
 OPA = "opa"
 WEBHOOKS = "gl-webhooks"
@@ -22,21 +25,52 @@ WEBHOOKS_IDENTITY = "greenlang-registry-webhooks"
 CONFIGURATION_NAME = "greenlang-registry"
 
 
+def opa_token_file(cluster: LocalCluster) -> Path:
+    """The bearer token OPA demands of every client but its health probe (written by ``start_opa``)."""
+    return cluster.run_dir / f"{OPA}.token"
+
+
+def _stage_bundle(cluster: LocalCluster, policy_dir: Path, token: str) -> Path:
+    """The policies (no tests) plus OPA's own authorization policy, as the one bundle OPA serves."""
+    bundle = cluster.run_dir / f"{OPA}-bundle"
+    shutil.rmtree(bundle, ignore_errors=True)
+    for path in policy_files(policy_dir):
+        target = bundle / path.relative_to(policy_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    authz = bundle / "system" / "authz.rego"
+    authz.parent.mkdir(parents=True, exist_ok=True)
+    authz.write_text(
+        "# OPA's API answers only the holder of the token (--authentication=token); probes see /health.\n"
+        "package system.authz\n\ndefault allow := false\n\n"
+        f"allow if input.identity == {json.dumps(token)}\n\n"
+        'allow if input.path == ["health"]\n')
+    for path in (bundle, *bundle.rglob("*")):
+        path.chmod(0o700 if path.is_dir() else 0o600)  # the token is in it
+    return bundle
+
+
 def start_opa(cluster: LocalCluster, timeout: float = 30, policy_dir: Path = POLICY_DIR) -> str:
     """`opa run --server` on loopback with ``policies/`` as a bundle; its URL once the bundle is active.
 
-    A restart keeps the port, so the webhook server asking it reconnects by itself.
+    OPA authenticates every client by a bearer token (``opa_token_file``) and authorizes with
+    ``system.authz``: nothing else on the machine can read the policies' data or load its own.
+    A restart keeps the port and the token, so the webhook server asking it reconnects by itself.
     """
-    port_file = cluster.run_dir / f"{OPA}.port"
+    port_file, token_file = cluster.run_dir / f"{OPA}.port", opa_token_file(cluster)
     if not cluster.processes.running(OPA):
         build.ensure(["opa"])
+        cluster.run_dir.mkdir(parents=True, exist_ok=True)
         if not port_file.exists():
-            cluster.run_dir.mkdir(parents=True, exist_ok=True)
             port_file.write_text(str(free_port()))
+        if not token_file.exists():
+            token_file.touch(mode=0o600)
+            token_file.write_text(secrets.token_urlsafe(32))
         port = int(port_file.read_text())
+        bundle = _stage_bundle(cluster, policy_dir, token_file.read_text().strip())
         cluster.processes.spawn(OPA, [
             str(build.binary("opa")), "run", "--server", f"--addr=127.0.0.1:{port}", "--skip-version-check",
-            "--log-level=error", "--bundle", "--ignore=*_test.rego", "--ignore=__pycache__", str(policy_dir),
+            "--log-level=error", "--authentication=token", "--authorization=basic", "--bundle", str(bundle),
         ], cwd=cluster.workdir)
     url = f"http://127.0.0.1:{port_file.read_text().strip()}"
     cluster.processes.wait_healthy(OPA, f"{url}/health?bundles", timeout)
@@ -79,7 +113,8 @@ def start_webhooks(cluster: LocalCluster, opa_url: str | None, operator_user: st
         argv = [sys.executable, "-m", "gl_webhooks", "run", f"--kubeconfig={identity}",
                 f"--address=127.0.0.1:{webhook}", f"--tls-cert={serving.cert}", f"--tls-key={serving.key}",
                 f"--health-address=127.0.0.1:{probes}", f"--metrics-address=127.0.0.1:{metrics}",
-                f"--operator-user={operator_user}", *([f"--opa-url={opa_url}"] if opa_url else []),
+                f"--operator-user={operator_user}",
+                *([f"--opa-url={opa_url}", f"--opa-token-file={opa_token_file(cluster)}"] if opa_url else []),
                 *(f"--runtime-image={ref}" for ref in runtime_images)]
         cluster.processes.spawn(WEBHOOKS, argv, cwd=cluster.workdir)
     cluster.processes.wait_healthy(WEBHOOKS, f"http://127.0.0.1:{probes}/readyz", timeout)

@@ -26,3 +26,9 @@ def test_the_wheel_ships_the_policies_and_every_model_module(tmp_path):
     assert "gl_policy/.manifest" in shipped
     models = {f"gl_api/models/{p.name}" for p in (REPO / "crds" / "gl_api" / "models").glob("*.py")}
     assert models <= shipped, sorted(models - shipped)
+
+
+def test_the_policy_revision_is_regenerated_after_every_policy_change():
+    from gl_policy import POLICY_DIR, REVISION_FILE, revision_module
+    assert (POLICY_DIR / REVISION_FILE).read_text() == revision_module(), \
+        "policies changed since policies/meta/revision.rego was written: run `python -m gl_policy.revision`"

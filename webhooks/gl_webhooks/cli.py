@@ -21,7 +21,7 @@ from gl_policy import engines
 log = logging.getLogger("gl_webhooks")
 RUNTIME_REF = re.compile(r"[^@\s]+@sha256:[0-9a-f]{64}")
 EPILOG = """examples:
-  gl-webhooks run --tls-cert tls.crt --tls-key tls.key --opa-url http://127.0.0.1:8181
+  gl-webhooks run --tls-cert tls.crt --tls-key tls.key --opa-url http://127.0.0.1:8181 --opa-token-file /var/run/opa/token
   gl-webhooks run --tls-cert tls.crt --tls-key tls.key --runtime-image registry.example.com/greenlang/agent-runtime@sha256:…
   gl-webhooks run --kubeconfig .gl-dev/kubeconfig --address 127.0.0.1:9443 --tls-cert tls.crt --tls-key tls.key
   gl-webhooks configuration --url https://127.0.0.1:9443 --ca-file ca.crt | kubectl apply -f -
@@ -54,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
                              [ref.strip() for ref in os.environ.get("GL_RUNTIME_IMAGE", "").split(",") if ref.strip()])
     logs.configure(args.log_format, args.verbose)
     api = kube_client.api_client(args.kubeconfig, args.context)
-    engine: engines.Engine = engines.OpaServerEngine(args.opa_url) if args.opa_url else engines.RegoEngine()
+    token = Path(args.opa_token_file).read_text().strip() if args.opa_token_file else None
+    engine: engines.Engine = engines.OpaServerEngine(args.opa_url, token=token) if args.opa_url \
+        else engines.RegoEngine()
     certificate = server.ReloadingCertificate(Path(args.tls_cert), Path(args.tls_key))
     if args.metrics_address != "off":
         host, port = _address(args.metrics_address)
@@ -111,6 +113,9 @@ def parser() -> argparse.ArgumentParser:
     runner.add_argument("--opa-url", default=os.environ.get("GL_OPA_URL"),
                         help="OPA server serving the policies as a bundle, e.g. http://127.0.0.1:8181 "
                              "(default: $GL_OPA_URL; without one, the embedded regopy interpreter)")
+    runner.add_argument("--opa-token-file", default=os.environ.get("GL_OPA_TOKEN_FILE"),
+                        help="file holding the bearer token OPA demands (opa run --authentication=token); "
+                             "required unless OPA is reachable only by this server (default: $GL_OPA_TOKEN_FILE)")
     runner.add_argument("--operator-user", **operator_user)
     runner.add_argument("--runtime-image", action="append",
                         metavar="REPO@SHA256:…",
