@@ -22,7 +22,8 @@ from gl_devenv.cluster import free_port
 
 # Fast enough for tests, long enough that "fast track skips the soak" is observable.
 # Gateway API CRDs installed mid-session (test_gateway_routes) are noticed within a second.
-TEST_CONFIG = {"promotion": {"soakSeconds": 10}, "resyncSeconds": 1,
+# A Promotion whose checks cannot be evaluated fails after 8 s, not an hour.
+TEST_CONFIG = {"promotion": {"soakSeconds": 10, "checkDeadlineSeconds": 8}, "resyncSeconds": 1,
                "deployments": {"reconcileSeconds": 1, "gatewayCheckSeconds": 1,
                                "gateway": [{"name": "agents", "namespace": "greenlang-system"}]}}
 

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import signal
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
+import yaml
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from kubernetes import client
 
 from e2e import registry as reg
 from e2e import wait
 from e2e import REPO
+from e2e.operator_process import OperatorProcess
 from gl_api import GROUP, VERSION, labels, naming
+from gl_devenv import certs
+from gl_devenv.cluster import LocalCluster
 from gl_operator import failpoints
 
 
@@ -312,3 +321,99 @@ def test_certification_without_a_recorded_requester_is_never_approved(cluster, a
                                                       ["approval"][1]) and m, what="the approval to be judged")
     assert "approval by bob does not count: the Promotion has no recorded requester" in message
     assert reg.status(api, team, "promotions", "who-asked")["phase"] == "AwaitingApproval"
+
+
+def test_rolling_back_a_deprecation_needs_a_reason_and_a_second_person(cluster, api, team):
+    """deprecated -> certified is allowed until retirement, with a reason and an approval, in Rego and operator alike."""
+    old = to_certified(cluster, api, team, "2.3.1")
+    to_certified(cluster, api, team, "2.4.0")
+    reg.promote(cluster, team, "deprecate", "2.3.1", "deprecated", deprecation={"replacement": "2.4.0"})
+    reg.wait_phase(api, team, "deprecate", "Succeeded")
+    reg.wait_state(api, team, old, "deprecated")
+
+    reg.promote(cluster, team, "undeprecate", "2.3.1", "certified", reason="2.4.0 breaks EU filings")
+    waiting = reg.wait_phase(api, team, "undeprecate", "AwaitingApproval")
+    assert reg.checks(waiting)["transition"] == (True, "deprecated -> certified is allowed")
+    assert "waiting for an approval by a user other than the requester alice" in reg.checks(waiting)["approval"][1]
+    assert reg.status(api, team, "agentversions", old)["state"] == "deprecated"
+
+    assert reg.approve(cluster, team, "undeprecate", "bob").returncode == 0
+    reg.wait_phase(api, team, "undeprecate", "Succeeded")
+    version = reg.wait_state(api, team, old, "certified")
+    last = version["stateHistory"][-1]
+    assert (last["from"], last["to"], last["reason"]) == ("deprecated", "certified",
+                                                          "2.4.0 breaks EU filings (approved by bob)")
+    assert "deprecation" not in version  # no sunset left to retire it
+
+
+def test_a_promotion_whose_version_never_comes_fails_after_the_deadline(cluster, api, team):
+    reg.promote(cluster, team, "ghost", "9.9.9", "experimental")
+    waiting = reg.wait_phase(api, team, "ghost", "Checking")
+    assert "if this persists" in reg.checks(waiting)["agent-version-exists"][1]
+
+    failed = reg.wait_phase(api, team, "ghost", "Failed", timeout=30)  # checkDeadlineSeconds is 8 in TEST_CONFIG
+    passed, message = reg.checks(failed)["agent-version-exists"]
+    assert not passed and message.startswith(f"AgentVersion {reg.AGENT}@9.9.9 does not exist in this namespace")
+    assert "gave up after" in message and "create a new Promotion once it can be evaluated" in message
+    conditions = {c["type"]: c for c in failed["conditions"]}
+    assert (conditions["Succeeded"]["status"], conditions["Succeeded"]["reason"]) == ("False", "VersionNotFound")
+    assert (conditions["Evaluated"]["status"], conditions["Evaluated"]["reason"]) == ("False", "VersionNotFound")
+    assert "does not exist" in reg.wait_event(api, team, "ghost", "Warning", "Failed")
+
+    # Failed is final: the version appearing later does not revive the request.
+    reg.publish_version(cluster, team, "9.9.9")
+    reg.wait_state(api, team, naming.object_name(reg.AGENT, "9.9.9"), "draft")
+    assert reg.status(api, team, "promotions", "ghost")["phase"] == "Failed"
+
+
+def _operator_without_access_reviews(cluster, operator, workdir):
+    """The operator as the same user, but allowed everything except asking the authorizer
+    (subjectaccessreviews): the approvals of a certification cannot be checked."""
+    if not isinstance(cluster, LocalCluster):
+        pytest.fail("this test signs a client certificate with the local control plane's CA (GL_E2E_CLUSTER=local)")
+    config = yaml.safe_load(Path(operator.kubeconfig).read_text())
+    user = config["users"][0]["user"]
+    certificate = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
+    username = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    group = "greenlang-e2e:operator-without-access-reviews"
+    groups = [g for g in cluster.kubectl("api-versions").stdout.split() if not g.startswith("authorization.k8s.io/")]
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": group},
+            "rules": [{"apiGroups": sorted({g.rpartition("/")[0] for g in groups}), "resources": ["*"],
+                       "verbs": ["*"]}]}
+    binding = reg.binding(group, username, group)
+    binding["subjects"] = [{"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}]
+    applied = cluster.kubectl("apply", "-f", "-", check=False,
+                              input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]}))
+    assert applied.returncode == 0, applied.stderr
+    pair = certs.ensure_leaf(cluster.pki_dir, "operator-without-access-reviews", certs.ensure_pki(cluster.pki_dir).ca,
+                             username, organizations=(group,))
+    user.clear()
+    user.update({"client-certificate-data": base64.b64encode(pair.cert.read_bytes()).decode(),
+                 "client-key-data": base64.b64encode(pair.key.read_bytes()).decode()})
+    kubeconfig = workdir / "kubeconfig-without-access-reviews"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    return OperatorProcess(kubeconfig, workdir, config=yaml.safe_load(operator.config.read_text()),
+                           identity=operator.identity)
+
+
+def test_checks_that_cannot_be_evaluated_fail_the_promotion_past_the_deadline(cluster, api, team, operator, tmp_path):
+    to_experimental(cluster, api, team, "2.3.1")
+    reg.promote(cluster, team, "certify", "2.3.1", "certified", reason="ready",
+                fastTrack={"justification": "test", "incident": "INC-7"})
+    reg.wait_phase(api, team, "certify", "AwaitingApproval")
+
+    limited = _operator_without_access_reviews(cluster, operator, tmp_path)
+    operator.stop()
+    limited.start()
+    try:
+        assert reg.approve(cluster, team, "certify", "bob").returncode == 0
+        failed = reg.wait_phase(api, team, "certify", "Failed", timeout=40)
+    finally:
+        limited.stop()  # the operator fixture starts the usual one again for the next test
+    passed, message = reg.checks(failed)["evaluation"]
+    assert not passed and message.startswith("the checks could not be evaluated: the API server answered 403")
+    assert "subjectaccessreviews" in message and "gave up after" in message
+    conditions = {c["type"]: c for c in failed["conditions"]}
+    assert conditions["Succeeded"]["reason"] == "EvaluationError"
+    reg.wait_event(api, team, "certify", "Warning", "Failed")
+    assert reg.status(api, team, "agentversions", naming.object_name(reg.AGENT, "2.3.1"))["state"] == "experimental"

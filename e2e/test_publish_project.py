@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import subprocess
@@ -89,3 +90,44 @@ def test_publish_dir_mistakes_are_one_clear_line(gl, namespace, tmp_path):
         " ".join(broken.stderr.split())
     neither = gl("agent", "publish", "-n", namespace)
     assert neither.returncode == 1 and "give an agent project DIR, or --name and --version" in neither.stderr
+
+
+def test_publish_pins_the_servers_checksum_and_pull_verifies_it(gl, s3, api, namespace, tmp_path):
+    packed = artifact.pack(CBAM)
+    digest = artifact.digest(packed)
+    key = f"sha256/{digest.removeprefix('sha256:')}"
+    store = boto3.client("s3", endpoint_url=s3)
+    # Someone with write access to the bucket plants other bytes of the same size at the content address,
+    # claiming the digest in the object's metadata.
+    store.put_object(Bucket=BUCKET, Key=key, Body=bytes(len(packed)),
+                     Metadata={"sha256": digest.removeprefix("sha256:")})
+
+    published = gl("agent", "publish", str(CBAM), "-n", namespace)
+    assert published.returncode == 0, published.stderr
+    assert f"artifact uploaded to s3://{BUCKET}/{key}" in published.stderr  # not "already in": its checksum differs
+    head = store.head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(packed).digest()).decode()
+    assert store.get_object(Bucket=BUCKET, Key=key)["Body"].read() == packed
+    pinned = reg.get(api, namespace, "agentversions", "gl-cbam-calculator-v2-2.3.1")["spec"]["artifact"]
+    assert pinned["digest"] == digest
+
+    pulled = gl("agent", "pull", "gl-cbam-calculator-v2@2.3.1", "-n", namespace)
+    assert pulled.returncode == 0, pulled.stderr
+    assert pulled.stdout.strip() == "gl-cbam-calculator-v2-2.3.1.zip"
+    assert (tmp_path / "gl-cbam-calculator-v2-2.3.1.zip").read_bytes() == packed
+    assert f"verified {digest} ({len(packed)} bytes)" in pulled.stderr
+
+    # The object is replaced behind the registry's back: pull refuses and leaves the earlier file as it was.
+    store.put_object(Bucket=BUCKET, Key=key, Body=packed + b"\0")
+    target = tmp_path / "gl-cbam-calculator-v2-2.3.1.zip"
+    tampered = gl("agent", "pull", "gl-cbam-calculator-v2@2.3.1", "-n", namespace, "-o", str(target))
+    assert tampered.returncode == 1 and "Traceback" not in tampered.stderr
+    message = " ".join(tampered.stderr.split())
+    assert f"artifact digest mismatch for s3://{BUCKET}/{key}: expected {digest}, got " \
+           f"{artifact.digest(packed + bytes(1))}" in message
+    assert f"nothing was written to {target}" in message
+    assert target.read_bytes() == packed and sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+    missing = gl("agent", "pull", "gl-cbam-calculator-v2@9.9.9", "-n", namespace)
+    assert missing.returncode == 1 and f"gl-cbam-calculator-v2@9.9.9 is not published in namespace {namespace}" in \
+        " ".join(missing.stderr.split())

@@ -1,4 +1,5 @@
-"""`gl agent list`, `get`, `publish` and `search`: agents and their versions as objects, and the search over them."""
+"""`gl agent list`, `get`, `publish`, `pull` and `search`: agents and their versions as objects, their
+artifacts, and the search over them."""
 
 from __future__ import annotations
 
@@ -231,6 +232,49 @@ def agent_publish(
             fail(f"{ref} was not accepted: {accepted['message']}")
         time.sleep(0.5)
     fail(f"{ref} was created but not accepted within {wait:.0f}s; is the registry operator running?")
+
+
+@commands.command("pull")
+@guarded
+def agent_pull(
+    reference: Annotated[str, typer.Argument(metavar="AGENT@VERSION")],
+    output_file: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", metavar="FILE", show_default=False,
+        help="where to write the artifact (default: AGENT-VERSION.zip in the current directory)")] = None,
+    s3_endpoint: Annotated[Optional[str], typer.Option("--s3-endpoint", envvar="GL_S3_ENDPOINT",
+                                                       help="S3-compatible endpoint URL")] = None,
+    namespace: Namespace = None, kubeconfig: Kubeconfig = None, context: Context = None, debug: Debug = False,
+) -> None:
+    """Download a version's artifact and verify it against the digest the registry pinned.
+
+    Written to FILE only if the sha256 of the bytes is the version's spec.artifact.digest.
+    Otherwise nothing is written (an existing FILE stays as it was) and the command fails.
+
+    [bold]Example[/bold]: gl agent pull gl-cbam-calculator-v2@2.3.1 -n climate-team
+    (writes gl-cbam-calculator-v2-2.3.1.zip).
+
+    [bold]Example[/bold]: gl agent pull gl-cbam-calculator-v2@2.3.1 -o /tmp/cbam.zip --s3-endpoint http://127.0.0.1:9000
+    """
+    ref = naming.AgentVersionRef.parse(reference)
+    s = session(kubeconfig, context, namespace)
+    version = objects.get(s.api, kinds.AGENT_VERSION, s.namespace, ref.object_name)
+    if version is None:
+        fail(f"{ref} is not published in namespace {s.namespace}; see `gl agent get {ref.agent}`")
+    pinned = version["spec"].get("artifact") or {}
+    if not pinned.get("uri") or not pinned.get("digest"):
+        fail(f"{ref} has no artifact (spec.artifact.uri and digest); it ships as the image "
+             f"{version['spec'].get('image') or '(none)'}")
+    target = output_file or Path(f"{ref.object_name}.zip")
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), console=err, transient=False) as progress:
+        task = progress.add_task(f"downloading {pinned['uri']}", total=pinned.get("sizeBytes"))
+        try:
+            size = artifacts.download(pinned["uri"], pinned["digest"], target, s3_endpoint,
+                                      lambda n: progress.advance(task, n))
+        except artifacts.ArtifactError as error:
+            fail(str(error))
+    err.print(f"verified {pinned['digest']} ({size} bytes)")
+    typer.echo(str(target))
 
 
 @commands.command("search")

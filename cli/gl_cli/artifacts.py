@@ -1,23 +1,40 @@
-"""Upload agent artifacts to S3, content-addressed by sha256, verified after upload.
+"""Upload agent artifacts to S3, content-addressed by sha256, and download them verified.
 
-Any S3-compatible endpoint works; endpoint, bucket and credentials come the usual AWS way
-(flags, ``AWS_*`` environment, ``~/.aws``), plus ``GL_S3_ENDPOINT``/``GL_S3_BUCKET``.
+The digest a version records is the one the S3 server computed: each upload carries its SHA-256
+as an S3 checksum (``ChecksumSHA256``), which the server checks against the bytes it received
+and keeps with the object, and publishing reads it back (``HeadObject``, checksum mode on) and
+requires it to equal the digest of the bytes sent. Downloads are hashed as they arrive and never
+land under their name unless they match the version's ``spec.artifact.digest``.
+
+Any S3-compatible endpoint with checksums works; endpoint, bucket and credentials come the usual
+AWS way (flags, ``AWS_*`` environment, ``~/.aws``), plus ``GL_S3_ENDPOINT``/``GL_S3_BUCKET``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import io
+import os
+import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-MULTIPART_THRESHOLD = 8 * 1024 * 1024  # larger files go up in parts
+from gl_api import artifact as gl_artifact
+
+# One PUT (S3 allows up to 5 GiB): a multipart upload's SHA-256 is a checksum of part checksums,
+# not the artifact's digest.
+MAX_UPLOAD_BYTES = 5 * 1024 ** 3
+_CHUNK = 1024 * 1024
+_S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
 
 
 class ArtifactError(Exception):
@@ -27,7 +44,7 @@ class ArtifactError(Exception):
 @dataclass(frozen=True)
 class Uploaded:
     uri: str
-    digest: str
+    digest: str  # as the S3 server computed it
     size: int
     already_there: bool
 
@@ -35,9 +52,25 @@ class Uploaded:
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def checksum_of(hexdigest: str) -> str:
+    """An S3 ``ChecksumSHA256`` (base64 of the raw digest) for a hex sha256."""
+    return base64.b64encode(bytes.fromhex(hexdigest)).decode()
+
+
+def digest_of_checksum(checksum: str | None) -> str | None:
+    """``sha256:<hex>`` for a whole-object S3 ``ChecksumSHA256``; None when there is none (or it is per part)."""
+    if not checksum or "-" in checksum:
+        return None
+    try:
+        raw = base64.b64decode(checksum, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return f"sha256:{raw.hex()}" if len(raw) == 32 else None
 
 
 def upload(path: Path, bucket: str, endpoint: str | None, progress: Callable[[int], None] | None = None) -> Uploaded:
@@ -53,25 +86,82 @@ def upload_bytes(data: bytes, what: str, bucket: str, endpoint: str | None,
     return _upload(io.BytesIO(data), hashlib.sha256(data).hexdigest(), len(data), what, bucket, endpoint, progress)
 
 
+def _server_digest(s3: Any, bucket: str, key: str) -> tuple[str | None, int] | None:
+    """The SHA-256 the server holds for the object and its size; None when there is no object."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return digest_of_checksum(head.get("ChecksumSHA256")), head["ContentLength"]
+
+
 def _upload(source: BinaryIO, hexdigest: str, size: int, what: str, bucket: str, endpoint: str | None,
             progress: Callable[[int], None] | None) -> Uploaded:
-    key = f"sha256/{hexdigest}"
+    if size > MAX_UPLOAD_BYTES:
+        raise ArtifactError(f"{what} is {size} bytes; an artifact is uploaded in one request of at most "
+                            f"{MAX_UPLOAD_BYTES} bytes")
+    key, expected = f"sha256/{hexdigest}", f"sha256:{hexdigest}"
+    uri = f"s3://{bucket}/{key}"
     s3 = boto3.client("s3", endpoint_url=endpoint)
     try:
-        try:
-            head = s3.head_object(Bucket=bucket, Key=key)
-            if head["ContentLength"] == size and head.get("Metadata", {}).get("sha256") == hexdigest:
-                return Uploaded(f"s3://{bucket}/{key}", f"sha256:{hexdigest}", size, True)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-                raise
-        s3.upload_fileobj(source, bucket, key, ExtraArgs={"Metadata": {"sha256": hexdigest}},
-                          Config=TransferConfig(multipart_threshold=MULTIPART_THRESHOLD,
-                                                multipart_chunksize=MULTIPART_THRESHOLD),
-                          Callback=progress)
-        head = s3.head_object(Bucket=bucket, Key=key)
+        # Already there only if the server's own checksum says so; user metadata proves nothing.
+        if _server_digest(s3, bucket, key) == (expected, size):
+            return Uploaded(uri, expected, size, True)
+        # The server refuses the bytes (BadDigest) unless they hash to the checksum sent along.
+        s3.upload_fileobj(source, bucket, key,
+                          ExtraArgs={"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": checksum_of(hexdigest)},
+                          Config=TransferConfig(multipart_threshold=MAX_UPLOAD_BYTES + 1), Callback=progress)
+        stored = _server_digest(s3, bucket, key)
     except (ClientError, BotoCoreError) as error:
         raise ArtifactError(f"uploading {what} to s3://{bucket} failed: {error}") from error
-    if head["ContentLength"] != size or head.get("Metadata", {}).get("sha256") != hexdigest:
-        raise ArtifactError(f"s3://{bucket}/{key} does not match {what} after upload (size or sha256 differ)")
-    return Uploaded(f"s3://{bucket}/{key}", f"sha256:{hexdigest}", size, False)
+    if stored is None or stored[0] is None:
+        raise ArtifactError(f"{uri} has no SHA-256 checksum on the server after upload; the S3 endpoint must "
+                            "support S3 checksums (ChecksumSHA256) for the registry to pin the artifact")
+    if stored != (expected, size):
+        raise ArtifactError(f"{uri} does not match {what} after upload: the server holds {stored[0]} "
+                            f"({stored[1]} bytes), {what} is {expected} ({size} bytes)")
+    return Uploaded(uri, stored[0], size, False)
+
+
+def download(uri: str, expected: str, destination: Path, endpoint: str | None,
+             progress: Callable[[int], None] | None = None) -> int:
+    """Write the object at ``uri`` to ``destination`` if its sha256 is ``expected``; returns its size.
+
+    The bytes go to a temporary file beside ``destination`` and are renamed into place only once
+    they match, so a mismatch or a broken download leaves nothing behind (and an older file intact).
+    """
+    match = _S3_URI.match(uri)
+    if not match:
+        raise ArtifactError(f"artifact URI {uri!r} is not s3://bucket/key")
+    bucket, key = match.groups()
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
+    digest, size = hashlib.sha256(), 0
+    try:
+        with os.fdopen(handle, "wb") as out:
+            try:
+                body = boto3.client("s3", endpoint_url=endpoint).get_object(Bucket=bucket, Key=key)["Body"]
+                for chunk in iter(lambda: body.read(_CHUNK), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                    if progress:
+                        progress(len(chunk))
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code")
+                if code in ("NoSuchKey", "404", "NotFound"):
+                    raise ArtifactError(f"artifact {uri} does not exist (NoSuchKey)") from error
+                raise ArtifactError(f"downloading {uri} failed: {error}") from error
+            except BotoCoreError as error:
+                raise ArtifactError(f"downloading {uri} failed: {error}") from error
+        try:
+            gl_artifact.check_digest(f"sha256:{digest.hexdigest()}", expected, uri)
+        except gl_artifact.DigestMismatch as error:
+            raise ArtifactError(f"{error}; nothing was written to {destination} (was the object replaced?)") from None
+        os.replace(temporary, destination)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return size

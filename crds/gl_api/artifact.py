@@ -7,12 +7,14 @@ capabilities, optionally the Agent block and runtime settings) and the agent's P
 always has the same sha256 and the registry can pin a release by digest. :func:`unpack` refuses
 entries that would land outside the target directory.
 
-Pure: no S3 or HTTP here; the CLI uploads the bytes, the runtime downloads and verifies them.
+Pure: no S3 or HTTP here; the CLI uploads and pulls the bytes, the runtime downloads them, and
+both verify them with :func:`check_digest` before anything else sees them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import os
 import re
@@ -157,8 +159,23 @@ def pack(project_dir: str | os.PathLike[str]) -> bytes:
     return buffer.getvalue()
 
 
+class DigestMismatch(ArtifactError):
+    """Bytes that are not the ones a version pinned: never unpacked, imported or saved under its name."""
+
+
 def digest(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def check_digest(actual: str, expected: str, where: str) -> None:
+    """Refuse ``actual`` (``sha256:<hex>``) unless it is ``expected``; compared in constant time."""
+    if not hmac.compare_digest(actual, expected):
+        raise DigestMismatch(f"artifact digest mismatch for {where}: expected {expected}, got {actual}")
+
+
+def verify(data: bytes, expected: str, where: str) -> bytes:
+    check_digest(digest(data), expected, where)
+    return data
 
 
 def _open(source: bytes | str | os.PathLike[str]) -> zipfile.ZipFile:

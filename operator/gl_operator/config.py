@@ -38,6 +38,9 @@ class PromotionPolicy(_Settings):
     max_error_rate: float = Field(0.01, ge=0, le=1, description="Error rate must stay below this for certified.")
     soak_seconds: float = Field(7 * DAY, ge=0, description="Time in experimental before certified.")
     default_sunset_seconds: float = Field(90 * DAY, gt=0, description="Deprecation to retirement, by default.")
+    check_deadline_seconds: float = Field(3600, gt=0, description="How long a Promotion whose checks cannot be "
+                                                                  "evaluated (no such version, or its facts cannot "
+                                                                  "be read) waits before it fails.")
 
     @property
     def soak(self) -> timedelta:
@@ -46,6 +49,10 @@ class PromotionPolicy(_Settings):
     @property
     def default_sunset(self) -> timedelta:
         return timedelta(seconds=self.default_sunset_seconds)
+
+    @property
+    def check_deadline(self) -> timedelta:
+        return timedelta(seconds=self.check_deadline_seconds)
 
 
 class Placement(_Settings):

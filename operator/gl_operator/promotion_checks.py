@@ -2,7 +2,8 @@
 
 Pure functions: the caller gathers the AgentVersion, the replacement version and the verdicts
 on approvals (SubjectAccessReviews); this module says what passes, what is missing and what
-the Promotion's phase is.
+the Promotion's phase is. Checks that cannot be evaluated at all (no such version, or the facts
+could not be gathered) wait at most ``promotion.checkDeadlineSeconds``, then the Promotion fails.
 """
 
 from __future__ import annotations
@@ -12,19 +13,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from gl_api import lifecycle
 from gl_api.conditions import parse_timestamp, timestamp
 from gl_api.lifecycle import State, check_transition
 from gl_api.models import PromotionPhase
 from gl_operator.config import PromotionPolicy
 
-BACKWARD = {(State.experimental, State.draft), (State.certified, State.experimental),
-            (State.deprecated, State.certified)}
+# Why checks cannot be evaluated (the reason of the Evaluated=False condition, and of Failed).
+VERSION_NOT_FOUND = "VersionNotFound"
+VERSION_NOT_ACCEPTED = "VersionNotAccepted"
+EVALUATION_ERROR = "EvaluationError"
 
 
 class Outcome(str, enum.Enum):
     rejected = PromotionPhase.rejected.value  # can never succeed as asked; the user must change something
     waiting = PromotionPhase.checking.value  # criteria not met yet; re-checked as results arrive
     awaiting_approval = PromotionPhase.awaiting_approval.value
+    failed = PromotionPhase.failed.value  # the checks could not be evaluated before the deadline
     ready = "Ready"                  # apply the transition now
 
 
@@ -52,6 +57,7 @@ class Decision:
     outcome: Outcome
     checks: list[Check] = field(default_factory=list)
     approved_by: list[str] = field(default_factory=list)
+    unevaluable: str | None = None  # set when the checks cannot be evaluated: one of the reasons above
 
     @property
     def summary(self) -> str:
@@ -172,11 +178,12 @@ def decide(*, promotion: dict[str, Any], version: dict[str, Any] | None, replace
     if version is None:
         return Decision(Outcome.waiting, [Check("agent-version-exists", False,
                                                 f"AgentVersion {spec['agentVersion']} does not exist in this "
-                                                "namespace (yet)")])
+                                                "namespace (yet)")], unevaluable=VERSION_NOT_FOUND)
     status = version.get("status") or {}
     if not status.get("state"):
         return Decision(Outcome.waiting, [Check("agent-version-accepted", False,
-                                                f"{spec['agentVersion']} has not been accepted by the registry yet")])
+                                                f"{spec['agentVersion']} has not been accepted by the registry yet")],
+                        unevaluable=VERSION_NOT_ACCEPTED)
     current, target = State(status["state"]), State(spec["targetState"])
     problem = check_transition(current, target)
     if problem:
@@ -184,11 +191,18 @@ def decide(*, promotion: dict[str, Any], version: dict[str, Any] | None, replace
     checks = [Check("transition", True, f"{current.value} -> {target.value} is allowed")]
     fast_track = (spec.get("fastTrack") or {}).get("incident")
 
-    if (current, target) in BACKWARD:
+    if lifecycle.is_backward(current, target):
         reason = (spec.get("reason") or "").strip()
         checks.append(Check("reason", bool(reason), f"reason recorded: {reason}" if reason else
                             "a rollback or withdrawal needs spec.reason, recorded in the state history"))
-        return Decision(Outcome.ready if reason else Outcome.rejected, checks)
+        if not reason:
+            return Decision(Outcome.rejected, checks)
+        if not lifecycle.needs_approval(target):
+            return Decision(Outcome.ready, checks)
+        # Back to certified (a rolled-back deprecation): four eyes, as for a certification.
+        approval, approved_by = _approval(verdicts, requester)
+        return Decision(Outcome.ready if approval.passed else Outcome.awaiting_approval, [*checks, approval],
+                        approved_by)
 
     if target is State.experimental:
         checks += [_evaluation_passed(status), _security_scan(status, allow_high=True)]
@@ -204,7 +218,7 @@ def decide(*, promotion: dict[str, Any], version: dict[str, Any] | None, replace
                             f"sunset is {sunset or 'not set'}; the operator retires the version then"))
 
     criteria_met = all(c.passed for c in checks)
-    if target is not State.certified:
+    if not lifecycle.needs_approval(target):
         return Decision(Outcome.ready if criteria_met else Outcome.waiting, checks)
 
     approval, approved_by = _approval(verdicts, requester)
@@ -227,3 +241,29 @@ def _replacement(spec: dict[str, Any], version: dict[str, Any], replacement: dic
         return Check("replacement-certified", False, f"replacement {agent}@{wanted} is {state or 'not accepted'}; "
                                                      "it must be certified")
     return Check("replacement-certified", True, f"replacement {agent}@{wanted} is certified")
+
+
+def cannot_evaluate(error: Exception) -> Decision:
+    """The facts could not be gathered (a read or a SubjectAccessReview failed): retried until the deadline."""
+    return Decision(Outcome.waiting, [Check("evaluation", False, f"the checks could not be evaluated: {error}")],
+                    unevaluable=EVALUATION_ERROR)
+
+
+def enforce_deadline(decision: Decision, since: datetime, now: datetime, deadline: timedelta) -> Decision:
+    """Checks that cannot be evaluated since ``since`` fail the Promotion once ``deadline`` has passed.
+
+    Waiting on results that may still come (usage, soak, an approval) is not bounded here: those
+    checks are evaluated, they just do not pass yet.
+    """
+    if decision.unevaluable is None:
+        return decision
+    *earlier, last = decision.checks
+    gives_up = since + deadline
+    if now < gives_up:
+        note = f"{last.message}; the Promotion fails at {timestamp(gives_up)} if this persists"
+        return Decision(decision.outcome, [*earlier, Check(last.name, False, note)], decision.approved_by,
+                        decision.unevaluable)
+    note = (f"{last.message}; gave up after {_duration(now - since)} (promotion.checkDeadlineSeconds is "
+            f"{_duration(deadline)}): create a new Promotion once it can be evaluated")
+    return Decision(Outcome.failed, [*earlier, Check(last.name, False, note)], decision.approved_by,
+                    decision.unevaluable)

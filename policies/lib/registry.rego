@@ -2,14 +2,7 @@
 # description: Helpers shared by the registry's decisions.
 package greenlang.lib
 
-# Lifecycle transitions, as in crds/gl_api/lifecycle.py.
-transitions := {
-	"draft": ["experimental"],
-	"experimental": ["certified", "draft"],
-	"certified": ["deprecated", "experimental"],
-	"deprecated": ["retired", "certified"],
-	"retired": [],
-}
+# transitions (the lifecycle table) is in lifecycle.rego, generated from crds/gl_api/lifecycle.py.
 
 # States an environment admits when its TenantPolicy entry lists none.
 default_allowed_states := {

@@ -29,3 +29,9 @@ test_roles_from_user_and_group if {
 }
 
 test_join if lib.join(", ", ["a", "b"]) == "a, b"
+
+# The table itself is generated (lifecycle.rego); this pins the decision it encodes.
+test_deprecation_rolls_back_until_retirement if {
+	"certified" in lib.transitions.deprecated
+	count(lib.transitions.retired) == 0
+}

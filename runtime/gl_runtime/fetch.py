@@ -6,14 +6,13 @@ not match it are never unpacked, let alone imported.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from pathlib import Path
 
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from gl_api import artifact
 from gl_runtime.config import S3_URI_RE
 
 MAX_ARTIFACT_BYTES = 256 * 1024 * 1024
@@ -29,11 +28,11 @@ class DigestMismatch(FetchError):
 
 
 def verify(data: bytes, expected: str, where: str) -> bytes:
-    actual = f"sha256:{hashlib.sha256(data).hexdigest()}"
-    if not hmac.compare_digest(actual, expected):
-        raise DigestMismatch(f"artifact digest mismatch for {where}: expected {expected}, got {actual}; "
-                             "refusing to load it (was the object replaced, or GL_ARTIFACT_DIGEST wrong?)")
-    return data
+    try:
+        return artifact.verify(data, expected, where)
+    except artifact.DigestMismatch as error:
+        raise DigestMismatch(f"{error}; refusing to load it (was the object replaced, or GL_ARTIFACT_DIGEST "
+                             "wrong?)") from None
 
 
 def from_file(path: Path, expected: str) -> bytes:

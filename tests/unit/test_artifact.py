@@ -136,3 +136,12 @@ def test_missing_manifest_and_missing_entrypoint_module(project, tmp_path):
     with pytest.raises(artifact.ArtifactError, match=r"entrypoint: module cbam_calc.agent is not in .* \(expected "
                                                      r"cbam_calc/agent.py or cbam_calc/agent/__init__.py"):
         artifact.pack(project)
+
+
+def test_verify_passes_the_pinned_bytes_and_refuses_others():
+    data = b"agent"
+    assert artifact.verify(data, artifact.digest(data), "s3://b/k") == data
+    with pytest.raises(artifact.DigestMismatch) as refused:
+        artifact.verify(data + b"!", artifact.digest(data), "s3://b/k")
+    assert str(refused.value) == (f"artifact digest mismatch for s3://b/k: expected {artifact.digest(data)}, "
+                                  f"got {artifact.digest(data + b'!')}")

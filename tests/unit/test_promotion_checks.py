@@ -3,7 +3,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from gl_operator.config import PromotionPolicy
-from gl_operator.promotion_checks import ApprovalVerdict, Outcome, decide
+from gl_operator.promotion_checks import (EVALUATION_ERROR, VERSION_NOT_FOUND, ApprovalVerdict, Outcome, cannot_evaluate,
+                                         decide, enforce_deadline)
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 POLICY = PromotionPolicy()
@@ -134,8 +135,59 @@ def test_rollback_needs_a_reason():
     assert checks(decision)["reason"] == (True, "reason recorded: p95 regression in production")
 
 
-def test_missing_or_unaccepted_version_waits():
-    assert run("experimental", None).outcome is Outcome.waiting
+def test_rolling_back_a_deprecation_needs_a_reason_and_a_second_person():
+    deprecated = version("deprecated", deprecation={"replacement": "2.4.0", "sunsetAt": _ts(NOW + timedelta(days=9))})
+    assert run("certified", deprecated).outcome is Outcome.rejected
+    waiting = run("certified", deprecated, reason="2.4.0 breaks EU filings")
+    assert waiting.outcome is Outcome.awaiting_approval
+    assert "waiting for an approval by a user other than the requester alice" in checks(waiting)["approval"][1]
+    self_approved = run("certified", deprecated, [ApprovalVerdict("alice", False, "the requester cannot approve")],
+                        reason="2.4.0 breaks EU filings")
+    assert self_approved.outcome is Outcome.awaiting_approval
+    approved = run("certified", deprecated, [ApprovalVerdict("bob", True, "holds the approve verb")],
+                   reason="2.4.0 breaks EU filings")
+    assert (approved.outcome, approved.approved_by) == (Outcome.ready, ["bob"])
+
+
+def test_a_retired_version_is_never_rolled_back():
+    decision = run("certified", version("retired"), [ApprovalVerdict("bob", True, "ok")], reason="too late")
+    assert decision.outcome is Outcome.rejected
+    assert "retired is final" in checks(decision)["transition"][1]
+
+
+def test_missing_or_unaccepted_version_cannot_be_evaluated():
+    missing = run("experimental", None)
+    assert (missing.outcome, missing.unevaluable) == (Outcome.waiting, VERSION_NOT_FOUND)
     unaccepted = version()
     unaccepted["status"] = {}
     assert checks(run("experimental", unaccepted))["agent-version-accepted"][0] is False
+    assert run("experimental", version(**GOOD)).unevaluable is None
+
+
+DEADLINE = timedelta(hours=1)
+
+
+def test_unevaluable_checks_wait_until_the_deadline_then_fail():
+    since = NOW - timedelta(minutes=59)
+    waiting = enforce_deadline(run("experimental", None), since, NOW, DEADLINE)
+    assert waiting.outcome is Outcome.waiting
+    assert checks(waiting)["agent-version-exists"][1].endswith(
+        "; the Promotion fails at 2026-11-26T12:01:00Z if this persists")
+    failed = enforce_deadline(run("experimental", None), since, NOW + timedelta(minutes=1), DEADLINE)
+    assert (failed.outcome, failed.unevaluable) == (Outcome.failed, VERSION_NOT_FOUND)
+    assert "gave up after 1h0m (promotion.checkDeadlineSeconds is 1h0m)" in checks(failed)["agent-version-exists"][1]
+
+
+def test_an_evaluation_error_fails_past_the_deadline_with_the_error():
+    error = cannot_evaluate(RuntimeError("subjectaccessreviews is forbidden"))
+    assert (error.outcome, error.unevaluable) == (Outcome.waiting, EVALUATION_ERROR)
+    failed = enforce_deadline(error, NOW - DEADLINE, NOW, DEADLINE)
+    assert failed.outcome is Outcome.failed
+    assert checks(failed)["evaluation"][1].startswith(
+        "the checks could not be evaluated: subjectaccessreviews is forbidden; gave up after 1h0m")
+
+
+def test_waiting_on_results_that_may_still_come_is_not_bounded():
+    slow = run("certified", version("experimental", **{**GOOD, "usage": None}), reason="r")
+    assert slow.outcome is Outcome.waiting
+    assert enforce_deadline(slow, NOW - timedelta(days=30), NOW, DEADLINE) is slow
