@@ -18,7 +18,7 @@ from kubernetes import client, config
 
 from gl_devenv import cluster as local_cluster
 from gl_api import GROUP, VERSION
-from gl_devenv import crd_install, external
+from gl_devenv import crd_install, external, identities
 from e2e import registry as reg
 from e2e import wait
 from e2e.operator_process import OperatorProcess
@@ -48,10 +48,24 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local_cluster.
     else:
         raise pytest.UsageError(f"GL_E2E_CLUSTER={mode!r}: use local (default) or kind")
     try:
-        crd_install.install(target)
+        crd_install.install(target, operator_user=_operator_user(target))
         yield target
     finally:
         target.stop()
+
+
+def _operator_user(target) -> str:
+    """The user the operator runs as, the one the admission policies let change lifecycle state: its own
+    identity locally, the kubeconfig's user on an existing cluster (nothing else to authenticate with)."""
+    if isinstance(target, local_cluster.LocalCluster):
+        return identities.OPERATOR
+    return target.kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout.strip()
+
+
+def operator_kubeconfig(target) -> Path:
+    if isinstance(target, local_cluster.LocalCluster):
+        return target.user_kubeconfig(identities.OPERATOR, ("system:masters",))
+    return Path(target.kubeconfig)
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +85,7 @@ def namespace(api: client.ApiClient) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def operator_process(cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(Path(cluster.kubeconfig), tmp_path_factory.mktemp("operator"))
+    process = OperatorProcess(operator_kubeconfig(cluster), tmp_path_factory.mktemp("operator"))
     yield process
     process.stop()
 

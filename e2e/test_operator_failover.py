@@ -23,7 +23,7 @@ def _holder(api) -> str | None:
 def replicas(cluster, operator_process, tmp_path):
     """Replicas a and b in place of the session's operator (the `operator` fixture restarts it later)."""
     operator_process.stop()
-    pair = [OperatorProcess(cluster.kubeconfig, tmp_path, identity=name) for name in ("replica-a", "replica-b")]
+    pair = [OperatorProcess(operator_process.kubeconfig, tmp_path, identity=name) for name in ("replica-a", "replica-b")]
     pair[0].start()
     pair[1].start(wait=False)
     pair[1].wait_role("standby")

@@ -12,6 +12,7 @@ from e2e import registry as reg
 from e2e import wait
 from e2e.mirror_process import local_postgres, start_with_query_api
 from gl_api import GROUP, VERSION, naming
+from gl_devenv import identities
 from gl_mirror import search
 from gl_mirror.search_index import default_embedder
 
@@ -58,10 +59,12 @@ def indexed(cluster, api, tmp_path_factory):
             if name != reg.AGENT:
                 obj["spec"]["capabilities"] = [{"name": "answer", "description": description}]
             custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "agentversions", obj)
-            # The lifecycle is not under test here: set the state an operator would have reached.
-            custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, "agentversions",
-                                                         naming.object_name(name, version),
-                                                         {"status": {"state": state}})
+            # The lifecycle is not under test here: set the state an operator would have reached, as the operator.
+            patched = cluster.kubectl("patch", "agentversion", naming.object_name(name, version), "-n", namespace,
+                                      "--subresource=status", "--type=merge", "-p",
+                                      json.dumps({"status": {"state": state}}), f"--as={identities.OPERATOR}",
+                                      "--as-group=system:masters", check=False)
+            assert patched.returncode == 0, patched.stderr
     with local_postgres() as postgres:
         mirror = start_with_query_api(cluster, postgres.dsn(), tmp_path_factory.mktemp("search") / "m.log")
         try:

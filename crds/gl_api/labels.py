@@ -16,6 +16,10 @@ LAST_MODIFIED_BY = f"{GROUP}/last-modified-by"
 """Annotation: the authenticated user who last changed the object (stamped by the API server,
 crds/admission_identity.yaml)."""
 
+AUDIT = f"{GROUP}/audit"
+"""Label on the Events the audit trail keeps (denials, rollbacks): only the registry's own components
+may post them (crds/admission_events.yaml), and the mirror reads no other."""
+
 TENANT = f"{GROUP}/tenant"
 """Label on a tenant's namespaces and what the operator provisions in them: the TenantPolicy's name."""
 

@@ -14,7 +14,7 @@ from kubernetes.client.rest import ApiException
 
 from gl_api import GROUP
 from gl_api.conditions import timestamp
-from gl_api.labels import OPERATOR_NAME
+from gl_api.labels import AUDIT, OPERATOR_NAME
 
 log = logging.getLogger(__name__)
 NORMAL, WARNING = "Normal", "Warning"
@@ -22,6 +22,8 @@ ADMISSION_DENIED = "AdmissionDenied"
 # Decisions the audit trail keeps besides denials: the runtime rolling a version back on an SLO breach.
 ROLLED_BACK = "RolledBack"
 ACTOR_ANNOTATION = f"{GROUP}/actor"
+# Labelled as audit records: the API server admits them only from the registry's own components.
+AUDITED = (ADMISSION_DENIED, ROLLED_BACK)
 
 
 def _event(obj: dict[str, Any], type_: str, reason: str, message: str, component: str,
@@ -31,7 +33,9 @@ def _event(obj: dict[str, Any], type_: str, reason: str, message: str, component
     return {
         "apiVersion": "v1", "kind": "Event",
         "metadata": {"name": f"{meta.get('name') or 'request'}.{uuid.uuid4().hex[:12]}",
-                     "namespace": meta.get("namespace") or "default", **({"annotations": annotations} if annotations else {})},
+                     "namespace": meta.get("namespace") or "default",
+                     **({"labels": {AUDIT: "true"}} if reason in AUDITED else {}),
+                     **({"annotations": annotations} if annotations else {})},
         "involvedObject": {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "name": meta.get("name"),
                            "namespace": meta.get("namespace"), "uid": meta.get("uid"),
                            "resourceVersion": meta.get("resourceVersion")},

@@ -1,7 +1,9 @@
 """Install the registry's CRDs and admission policies into a cluster, and its own namespace.
 
 The namespace ``greenlang-system`` holds what the registry runs on (the operator's Lease, the
-query API's Service); the chart makes it where it installs.
+query API's Service); the chart makes it where it installs. So does the ConfigMap
+``greenlang-registry-identities``: the user names of the registry's own components, which the
+admission policies trust (crds/admission_status.yaml, crds/admission_events.yaml).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 from typing import Protocol
 
 from gl_api import crdgen, kinds
+from gl_devenv import identities
 
 
 class Kubectl(Protocol):
@@ -24,14 +27,21 @@ class InstallError(RuntimeError):
 
 
 SYSTEM_NAMESPACE = "greenlang-system"
+IDENTITIES = "greenlang-registry-identities"
 
 
-def install(cluster: Kubectl, timeout: str = "60s") -> None:
-    """`kubectl apply -f crds/`, exactly as the README tells users to, then wait for Established."""
-    namespace = cluster.kubectl("apply", "-f", "-", check=False, input=json.dumps(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}}))
-    if namespace.returncode != 0:
-        raise InstallError(f"creating namespace {SYSTEM_NAMESPACE} failed: {namespace.stderr.strip()}")
+def install(cluster: Kubectl, timeout: str = "60s", operator_user: str = identities.OPERATOR,
+            webhooks_user: str = identities.WEBHOOKS) -> None:
+    """`kubectl apply -f crds/`, exactly as the README tells users to, then wait for Established.
+
+    First the namespace and the identities the policies trust, so that no write of the operator
+    meets a policy without them.
+    """
+    objects = {"apiVersion": "v1", "kind": "List", "items": _system_objects(operator_user, webhooks_user)}
+    system = cluster.kubectl("apply", "-f", "-", check=False, input=json.dumps(objects))
+    if system.returncode != 0:
+        raise InstallError(f"creating namespace {SYSTEM_NAMESPACE} and its ConfigMap {IDENTITIES} failed: "
+                           f"{system.stderr.strip()}")
     applied = cluster.kubectl("apply", "-f", str(crdgen.CRD_DIR), check=False)
     if applied.returncode != 0:
         raise InstallError(f"installing the CRDs from {crdgen.CRD_DIR} failed: {applied.stderr.strip()}")
@@ -40,6 +50,15 @@ def install(cluster: Kubectl, timeout: str = "60s") -> None:
     if waited.returncode != 0:
         raise InstallError(f"the CRDs were not established: {waited.stderr.strip()}")
     _wait_admissible(cluster, float(timeout.rstrip("s")))
+
+
+def _system_objects(operator_user: str, webhooks_user: str) -> list[dict]:
+    labels = {"app.kubernetes.io/name": "greenlang-registry", "app.kubernetes.io/part-of": "greenlang-registry",
+              "app.kubernetes.io/component": "admission-params"}
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}},
+            {"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": {"name": IDENTITIES, "namespace": SYSTEM_NAMESPACE, "labels": labels},
+             "data": {"operator": operator_user, "webhooks": webhooks_user}}]
 
 
 def _wait_admissible(cluster: Kubectl, timeout: float) -> None:

@@ -12,12 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gl_devenv import certs, crd_install
+from gl_devenv import apiserver_audit, certs, crd_install, identities
 from gl_devenv.cluster import ClusterError, LocalCluster, free_port
 
 OPERATOR = "gl-operator"
-# A client certificate's CN holds at most 64 characters, too few for a ServiceAccount's user name.
-OPERATOR_IDENTITY = "greenlang-registry-operator"
+OPERATOR_IDENTITY = identities.OPERATOR
 OPERATOR_NAMESPACE = crd_install.SYSTEM_NAMESPACE
 
 
@@ -106,7 +105,10 @@ def start_mirror(cluster: LocalCluster, dsn: str, timeout: float = 60) -> str:
         _, serving = query_api_tls(cluster.pki_dir)
         processes.spawn(MIRROR, [sys.executable, "-m", "gl_mirror", "run", f"--kubeconfig={cluster.kubeconfig}",
                                  f"--dsn={dsn}", "--metrics-address=off", f"--api-address=127.0.0.1:{port}",
-                                 f"--api-cert={serving.cert}", f"--api-key={serving.key}"], cwd=cluster.workdir)
+                                 f"--api-cert={serving.cert}", f"--api-key={serving.key}",
+                                 # The API server's audit log, if it was started to send one.
+                                 *apiserver_audit.mirror_args(cluster.run_dir, cluster.pki_dir)],
+                        cwd=cluster.workdir)
         processes.wait_healthy(MIRROR, f"https://localhost:{port}/healthz", timeout, insecure=True)
         install_query_api(cluster, cluster.pki_dir, port)
     return "/apis/search.registry.greenlang.ai/v1alpha1"

@@ -14,14 +14,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gl_devenv import build, certs
+from gl_devenv import build, certs, identities
 from gl_devenv.cluster import ClusterError, LocalCluster, free_port
 from gl_policy import POLICY_DIR, policy_files
 
 OPA = "opa"
 WEBHOOKS = "gl-webhooks"
-# A client certificate's CN holds at most 64 characters, too few for a ServiceAccount's user name.
-WEBHOOKS_IDENTITY = "greenlang-registry-webhooks"
+WEBHOOKS_IDENTITY = identities.WEBHOOKS
 CONFIGURATION_NAME = "greenlang-registry"
 
 

@@ -40,16 +40,27 @@ def test_spec_changes_are_updates_with_a_difference():
     assert records[0].change["spec"] == {"before": {"tags": ["a"]}, "after": {"tags": ["a", "b"]}}
 
 
+AUDIT_LABEL = {"registry.greenlang.ai/audit": "true"}
+
+
 def test_denial_events_become_audit_rows():
-    event = {"reason": "AdmissionDenied", "message": "no", "metadata": {"annotations": {
+    event = {"reason": "AdmissionDenied", "message": "no", "metadata": {"labels": AUDIT_LABEL, "annotations": {
         "registry.greenlang.ai/actor": "alice"}}, "involvedObject": {"kind": "Promotion", "name": "p"}}
     assert [(r.operation, r.actor, r.decision, r.reason) for r in audit.records("Event", "ADDED", None, event)] == [
         ("admission_denial", "alice", "denied", "no")]
 
 
+def test_only_events_labelled_by_the_registry_become_audit_rows():
+    """The API server admits the label only from the registry's components (crds/admission_events.yaml)."""
+    for reason in ("AdmissionDenied", "RolledBack"):
+        event = {"reason": reason, "message": "forged", "involvedObject": {"kind": "Promotion", "name": "p"},
+                 "metadata": {"annotations": {"registry.greenlang.ai/actor": "alice"}}}
+        assert audit.records("Event", "ADDED", None, event) == []
+
+
 def test_automatic_rollbacks_become_audit_rows_with_the_measured_figures():
     message = "rolled back 2.4.0 to 2.3.1: error rate 4.1% > 0.5%"
-    event = {"reason": "RolledBack", "type": "Warning", "message": message, "metadata": {},
+    event = {"reason": "RolledBack", "type": "Warning", "message": message, "metadata": {"labels": AUDIT_LABEL},
              "reportingComponent": "greenlang-registry-operator",
              "involvedObject": {"kind": "AgentDeployment", "name": "cbam"}}
     assert [(r.operation, r.actor, r.decision, r.reason) for r in audit.records("Event", "ADDED", None, event)] == [

@@ -53,13 +53,14 @@ class PromotionSpec(Model):
     reason: str | None = Field(None, max_length=TEXT, description="Why the change is wanted.")
     fast_track: FastTrack | None = Field(None, description="Set for a critical patch that cannot wait.")
     deprecation: DeprecationRequest | None = Field(None, description="Required when targetState is deprecated.")
-    approvals: list[Approval] | None = Field(None, max_length=20, description="Approvals recorded so far.",
-                                             json_schema_extra={"x-kubernetes-validations": [
-                                                 cel("oldSelf.all(a, a in self)",
-                                                     "approvals can be added but never changed or removed"),
-                                             ]})
+    approvals: list[Approval] | None = Field(None, max_length=20, description="Approvals recorded so far.")
 
+    # Append-only, checked on spec rather than on the list: the API server skips a field's own rule
+    # when the field is removed, so deleting the whole list would pass there.
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("!has(oldSelf.approvals) || (has(self.approvals) && oldSelf.approvals.all(a, a in self.approvals))",
+            "approvals can be added but never changed or removed", reason="FieldValueForbidden",
+            field_path=".approvals"),
         cel("self.targetState != 'deprecated' || has(self.deprecation)",
             "spec.deprecation (replacement and optional sunsetAt) is required when targetState is deprecated",
             reason="FieldValueRequired"),
