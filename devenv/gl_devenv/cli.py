@@ -34,7 +34,8 @@ def default_home() -> Path:
 
 
 def _up(args: argparse.Namespace) -> int:
-    local = cluster.LocalCluster(args.home)
+    # The API server sends its audit log to the mirror, which starts later (it retries meanwhile).
+    local = cluster.LocalCluster(args.home, audit_webhook=not args.no_mirror)
     if local.is_running():
         print(f"control plane already running at {local.server}", file=sys.stderr)
     else:

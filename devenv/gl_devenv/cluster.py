@@ -23,7 +23,7 @@ from typing import Iterator
 
 import yaml
 
-from gl_devenv import build, certs
+from gl_devenv import apiserver_audit, build, certs
 from gl_devenv.processes import Supervisor
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
@@ -56,10 +56,15 @@ class Ports:
 
 
 class LocalCluster:
-    """A control plane whose state lives in ``workdir``."""
+    """A control plane whose state lives in ``workdir``.
 
-    def __init__(self, workdir: Path):
+    ``audit_webhook``: the API server sends its audit log of the registry's groups to the mirror
+    (``gl_devenv.apiserver_audit``), which may start later.
+    """
+
+    def __init__(self, workdir: Path, audit_webhook: bool = False):
         self.workdir = Path(workdir).resolve()
+        self.audit_webhook = audit_webhook
         self.pki_dir = self.workdir / "pki"
         self.log_dir = self.workdir / "logs"
         self.run_dir = self.workdir / "run"
@@ -209,7 +214,14 @@ class LocalCluster:
             "--kubelet-preferred-address-types=InternalIP",
             f"--kubelet-client-certificate={pki.kubelet_client.cert}",
             f"--kubelet-client-key={pki.kubelet_client.key}",
+            *self._audit_args(),
         ]
+
+    def _audit_args(self) -> list[str]:
+        if not self.audit_webhook:
+            apiserver_audit.disable(self.run_dir)
+            return []
+        return apiserver_audit.apiserver_args(self.run_dir, self.pki_dir, free_port())
 
     def _controller_manager_args(self, ports: Ports, pki: certs.ClusterPki, kubeconfig: Path) -> list[str]:
         return [

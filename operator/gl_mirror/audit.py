@@ -5,6 +5,10 @@ becomes one row of
 ``audit_events`` (written through ``audit_append`` in the same transaction as the object, so a
 replayed event, which changes no object, adds no audit row either). Rows are chained in arrival
 order; the time the object records for the event, if any, is kept as ``occurred_at``.
+
+A watch does not say who deleted an object. With the API server's audit log (``request_log``),
+its record of the DELETE request is the delete row; without it, the watch-derived delete row
+names no deleter and keeps the last modifier apart, in ``change.lastModifiedBy``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from gl_mirror import anchor
 from gl_mirror.anchor import Anchor
 
 UNKNOWN = "unknown"
+DELETER_UNKNOWN = "unknown (a watch does not say who deleted)"
 VANISHED_ACTOR = "unknown (deleted while the mirror was not watching)"
 # kopf's own bookkeeping, not a user's change.
 _IGNORED_ANNOTATIONS = ("registry.greenlang.ai/last-handled-configuration", "kopf.zalando.org/")
@@ -59,13 +64,15 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
             for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)}
 
 
-def records(kind: str, event_type: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[AuditRecord]:
+def records(kind: str, event_type: str, before: dict[str, Any] | None, after: dict[str, Any] | None,
+            deletes_logged: bool = False) -> list[AuditRecord]:
+    """``deletes_logged``: the API server's audit log records each DELETE with its user (``request_log``)."""
     if kind == "Event":
         return (_denial(after) + _rollback(after)) if event_type == "ADDED" else []
     if event_type == "DELETED":
-        return [AuditRecord("delete", _annotations(before or after).get(LAST_MODIFIED_BY, UNKNOWN))]
+        return [] if deletes_logged else [_delete(DELETER_UNKNOWN, before or after)]
     if event_type == "VANISHED":
-        return [AuditRecord("delete", VANISHED_ACTOR)]
+        return [_delete(VANISHED_ACTOR, before or after)]
     if before is None:
         # First sight, maybe after the fact (a relist): what the object itself records still counts.
         created = [AuditRecord("create", _annotations(after).get(labels.CREATED_BY, UNKNOWN),
@@ -93,6 +100,12 @@ def records(kind: str, event_type: str, before: dict[str, Any] | None, after: di
     return result
 
 
+def _delete(actor: str, obj: dict[str, Any] | None) -> AuditRecord:
+    """The last modifier is not the deleter: kept beside the row, never as its actor."""
+    last = _annotations(obj).get(LAST_MODIFIED_BY)
+    return AuditRecord("delete", actor, {"lastModifiedBy": last} if last else None)
+
+
 def _state_change(entry: dict[str, Any]) -> AuditRecord:
     return AuditRecord(
         "state_change", entry.get("by") or UNKNOWN,
@@ -102,8 +115,13 @@ def _state_change(entry: dict[str, Any]) -> AuditRecord:
         at=datetime.fromisoformat(entry["at"].replace("Z", "+00:00")) if entry.get("at") else None)
 
 
+def _audited(event: dict[str, Any], reason: str) -> bool:
+    """An Event of the registry's own components: the API server admits the label from no one else."""
+    return event.get("reason") == reason and labels.AUDIT in ((event.get("metadata") or {}).get("labels") or {})
+
+
 def _denial(event: dict[str, Any] | None) -> list[AuditRecord]:
-    if not event or event.get("reason") != DENIAL_REASON:
+    if not event or not _audited(event, DENIAL_REASON):
         return []
     return [AuditRecord("admission_denial", _annotations(event).get(ACTOR_ANNOTATION, UNKNOWN),
                         {"object": event.get("involvedObject")}, decision="denied", reason=event.get("message"))]
@@ -111,7 +129,7 @@ def _denial(event: dict[str, Any] | None) -> list[AuditRecord]:
 
 def _rollback(event: dict[str, Any] | None) -> list[AuditRecord]:
     """An automatic rollback, decided by the operator on measured SLOs; the message carries the figures."""
-    if not event or event.get("reason") != ROLLED_BACK:
+    if not event or not _audited(event, ROLLED_BACK):
         return []
     actor = event.get("reportingComponent") or (event.get("source") or {}).get("component") or UNKNOWN
     return [AuditRecord("rollback", actor, {"object": event.get("involvedObject")}, decision="rolled_back",

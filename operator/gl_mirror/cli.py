@@ -26,6 +26,8 @@ EPILOG = """examples:
   gl-mirror run --dsn postgresql://registry@127.0.0.1:5432/greenlang
   GL_MIRROR_DSN=postgresql://... gl-mirror run --kubeconfig ~/.kube/config --metrics-address 127.0.0.1:9091
   gl-mirror audit-verify --dsn postgresql://... --kubeconfig ~/.kube/config
+  gl-mirror run --dsn ... --audit-address 0.0.0.0:9443 --audit-cert tls.crt --audit-key tls.key \
+      --audit-client-ca apiserver-audit-ca.crt     # the API server's audit webhook posts here
 """
 
 
@@ -59,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
         host, _, port = args.metrics_address.rpartition(":")
         prometheus_client.start_http_server(int(port), addr=host or "0.0.0.0")
     _migrate_when_ready(args.dsn, stop)
+    if args.audit_address:
+        _serve_audit_ingest(args)
     api = api_client(args.kubeconfig, args.context)
-    mirror = Mirror(api, args.dsn)
+    mirror = Mirror(api, args.dsn, deletes_logged=bool(args.audit_address))
     mirror.start()
     anchoring = anchor.Anchoring(api, args.dsn, args.anchor_namespace, args.anchor_interval)
     anchoring.start()
@@ -94,6 +98,30 @@ def _serve_query_api(args: argparse.Namespace, api: Any) -> None:
     query_api.serve(query_api.QueryService(args.dsn, api, allowed, anchor_namespace=args.anchor_namespace),
                     (host or "0.0.0.0", int(port)), args.api_cert, args.api_key, ca_file.name)
     log.info("query API listening on %s", args.api_address)
+
+
+def _serve_audit_ingest(args: argparse.Namespace) -> None:
+    """Listen for the API server's audit batches: first of all, so its retries find us soon after a restart."""
+    from gl_mirror import audit_ingest
+
+    missing = [flag for flag, value in (("--audit-cert", args.audit_cert), ("--audit-key", args.audit_key),
+                                        ("--audit-client-ca", args.audit_client_ca)) if not value]
+    if missing:
+        raise SystemExit(f"gl-mirror: --audit-address needs {', '.join(missing)} (the listener serves the API "
+                         "server only, over mutual TLS)")
+    names = tuple(name.strip() for name in args.audit_allowed_names.split(",") if name.strip())
+    if not names:
+        raise SystemExit("gl-mirror: --audit-allowed-names is empty: name the API server's client certificate, "
+                         "e.g. kube-apiserver-audit")
+    host, _, port = args.audit_address.rpartition(":")
+    try:
+        audit_ingest.serve(args.dsn, (host or "0.0.0.0", int(port)), args.audit_cert, args.audit_key,
+                           args.audit_client_ca, names)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"gl-mirror: cannot receive audit events on --audit-address {args.audit_address}: "
+                         f"{error}") from error
+    log.info("receiving the API server's audit log on %s%s from %s", args.audit_address, audit_ingest.PATH,
+             ", ".join(names))
 
 
 def verify_audit(args: argparse.Namespace) -> int:
@@ -140,6 +168,13 @@ def parser() -> argparse.ArgumentParser:
     runner.add_argument("--api-address", help="host:port to serve the aggregated query API on (TLS); default: off")
     runner.add_argument("--api-cert", help="PEM serving certificate for the query API")
     runner.add_argument("--api-key", help="PEM private key of --api-cert")
+    runner.add_argument("--audit-address", help="host:port to receive the API server's audit webhook on (mutual "
+                                                "TLS); its DELETE records then name who deleted; default: off")
+    runner.add_argument("--audit-cert", help="PEM serving certificate for --audit-address")
+    runner.add_argument("--audit-key", help="PEM private key of --audit-cert")
+    runner.add_argument("--audit-client-ca", help="PEM CA whose client certificates may send audit events")
+    runner.add_argument("--audit-allowed-names", default="kube-apiserver-audit",
+                        help="comma-separated common names of those certificates (default: %(default)s)")
     runner.add_argument("--anchor-namespace", default=anchor.DEFAULT_NAMESPACE,
                         help="namespace of the ConfigMap %s holding the audit chain's head (default: %%(default)s)"
                              % anchor.NAME)

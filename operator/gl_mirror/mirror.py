@@ -54,9 +54,11 @@ def sources(api: client.ApiClient) -> list[Source]:
 
 
 class Mirror:
-    def __init__(self, api: client.ApiClient, dsn: str, watch_timeout: int = 60):
+    def __init__(self, api: client.ApiClient, dsn: str, watch_timeout: int = 60, deletes_logged: bool = False):
         self.api = api
         self.dsn = dsn
+        # The API server's audit log names who deleted; a watch cannot (audit.records).
+        self.deletes_logged = deletes_logged
         self.watch_timeout = watch_timeout
         self.queue: queue.Queue[store.Change | store.Relist] = queue.Queue()
         self.stopping = threading.Event()
@@ -146,7 +148,7 @@ class Mirror:
                 try:
                     if connection is None or connection.closed:
                         connection = psycopg.connect(self.dsn, connect_timeout=3)
-                    store.write(connection, batch)
+                    store.write(connection, batch, deletes_logged=self.deletes_logged)
                     POSTGRES_UP.set(1)
                     backoff = 0.5
                     break

@@ -163,12 +163,13 @@ class QueryService:
         with psycopg.connect(self.dsn, autocommit=True) as conn, conn.transaction():
             search.read_as(conn, scope)
             rows = conn.execute(f"SELECT id, at, actor, tenant, kind, namespace, name, operation, change, decision, "
-                                f"reason FROM audit_events {where} ORDER BY id DESC LIMIT %s",
+                                f"reason, request_uid FROM audit_events {where} ORDER BY id DESC LIMIT %s",
                                 (*values, limit + 1)).fetchall()
+        # auditID: the API server's own id of the request (rows from its audit log; null for watch-derived ones).
         items = [{"kind": "AuditEvent", "apiVersion": GROUP_VERSION, "metadata": {"name": str(r[0])},
                   "id": r[0], "at": r[1].isoformat(), "actor": r[2], "tenant": r[3], "object": {
                       "kind": r[4], "namespace": r[5], "name": r[6]}, "operation": r[7], "change": r[8],
-                  "decision": r[9], "reason": r[10]} for r in rows[:limit]]
+                  "decision": r[9], "reason": r[10], "auditID": r[11]} for r in rows[:limit]]
         return {"kind": "AuditEventList", "apiVersion": GROUP_VERSION,
                 "metadata": {"continue": str(rows[limit - 1][0]) if len(rows) > limit else ""}, "items": items}
 

@@ -82,7 +82,7 @@ def _searchable(kind: str, obj: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def _upsert(cur: psycopg.Cursor[Any], kind: str, obj: dict[str, Any], event_type: str, deleted: bool,
-            touched: set[tuple[str, str]] | None = None) -> None:
+            touched: set[tuple[str, str]] | None = None, deletes_logged: bool = False) -> None:
     """Write the object; when it really moved forward, write its history and audit records too."""
     uid, kind, namespace, name, rv, body = _row(kind, obj)
     before = _previous(cur, uid)
@@ -93,12 +93,14 @@ def _upsert(cur: psycopg.Cursor[Any], kind: str, obj: dict[str, Any], event_type
     if applied:
         audit_type = "MODIFIED" if event_type == "RELISTED" and before is not None else \
             "ADDED" if event_type == "RELISTED" else event_type
-        for record in audit.records(kind, audit_type, before, obj):
+        for record in audit.records(kind, audit_type, before, obj, deletes_logged):
             audit.append(cur, kind, obj, record)
 
 
-def _apply_change(cur: psycopg.Cursor[Any], change: Change, touched: set[tuple[str, str]]) -> None:
-    _upsert(cur, change.kind, change.obj, change.event_type, change.event_type == "DELETED", touched)
+def _apply_change(cur: psycopg.Cursor[Any], change: Change, touched: set[tuple[str, str]],
+                  deletes_logged: bool) -> None:
+    _upsert(cur, change.kind, change.obj, change.event_type, change.event_type == "DELETED", touched,
+            deletes_logged)
 
 
 def _apply_relist(cur: psycopg.Cursor[Any], relist: Relist, touched: set[tuple[str, str]]) -> None:
@@ -119,15 +121,19 @@ def _apply_relist(cur: psycopg.Cursor[Any], relist: Relist, touched: set[tuple[s
             audit.append(cur, kind, body, record)
 
 
-def write(conn: psycopg.Connection[Any], batch: Batch, embedder: search_index.Embedder | None = None) -> None:
-    """Write a batch atomically: its changes, the search rows and bookmarks they justify, or nothing."""
+def write(conn: psycopg.Connection[Any], batch: Batch, embedder: search_index.Embedder | None = None,
+          deletes_logged: bool = False) -> None:
+    """Write a batch atomically: its changes, the search rows and bookmarks they justify, or nothing.
+
+    ``deletes_logged``: the API server's audit log records who deleted (see ``audit.records``).
+    """
     touched: set[tuple[str, str]] = set()
     with conn.transaction(), conn.cursor() as cur:
         for item in batch.changes:
             if isinstance(item, Relist):
                 _apply_relist(cur, item, touched)
             else:
-                _apply_change(cur, item, touched)
+                _apply_change(cur, item, touched, deletes_logged)
         for namespace, agent in sorted(touched):
             search_index.refresh(cur, namespace, agent, embedder or search_index.default_embedder())
         if any(item.kind == "TenantPolicy" for item in batch.changes):
