@@ -24,11 +24,19 @@ def audit_query(tenant_name: Annotated[Optional[str], typer.Option("--tenant")] 
                 start_time: Annotated[Optional[str], typer.Option("--start-time", help="ISO time")] = None,
                 end_time: Annotated[Optional[str], typer.Option("--end-time", help="ISO time")] = None,
                 limit: Annotated[int, typer.Option()] = 100, output: Output = "table",
+                namespace: Annotated[Optional[str], typer.Option(
+                    "--namespace", "-n", help="only this namespace's rows (what a tenant's auditor may read); "
+                                              "without it, the whole trail (a cluster-wide audit-reader)")] = None,
                 kubeconfig: Kubeconfig = None, context: Context = None, debug: Debug = False) -> None:
-    """Query the audit trail, newest first. [bold]Example[/bold]: gl audit query --actor alice --event-type approval"""
+    """Query the audit trail, newest first.
+
+    [bold]Examples[/bold]: gl audit query --actor alice --event-type approval;
+    gl audit query -n customer-abc-123-prod --event-type admission_denial
+    """
     check_output(output)
     s = session(kubeconfig, context, None)
-    result = query_api.query(s.api, "auditevents", {"tenant": tenant_name, "operation": event_type, "actor": actor,
+    path = f"namespaces/{namespace}/auditevents" if namespace else "auditevents"
+    result = query_api.query(s.api, path, {"tenant": tenant_name, "operation": event_type, "actor": actor,
                                                     "name": name, "startTime": start_time, "endTime": end_time,
                                                     "limit": limit})
     rows = [{"id": i["id"], "at": i["at"], "actor": i["actor"], "tenant": i["tenant"], "operation": i["operation"],
