@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,11 +28,23 @@ def local_postgres() -> Iterator[LocalPostgres]:
 
 
 class MirrorProcess:
+    """A mirror of its own database. Unless told where (``--anchor-namespace``), it anchors its audit
+    chain in a namespace of its own: mirrors of other databases on the same test cluster would
+    otherwise take each other's anchor for a trail that lost rows."""
+
     def __init__(self, kubeconfig: Path, dsn: str, log: Path, args: list[str] | None = None):
         self.kubeconfig, self.dsn, self.log, self.args = kubeconfig, dsn, log, args or []
         self.process: subprocess.Popen[bytes] | None = None
+        self.own_anchor_namespace: str | None = None
 
     def start(self) -> None:
+        if self.own_anchor_namespace is None and not any(a.startswith("--anchor-namespace") for a in self.args):
+            from kubernetes import client, config
+
+            self.own_anchor_namespace = f"gl-anchor-{uuid.uuid4().hex[:8]}"
+            core = client.CoreV1Api(config.new_client_from_config(config_file=str(self.kubeconfig)))
+            core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=self.own_anchor_namespace)))
+            self.args = [*self.args, f"--anchor-namespace={self.own_anchor_namespace}"]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gl_mirror", "run", f"--kubeconfig={self.kubeconfig}", f"--dsn={self.dsn}",

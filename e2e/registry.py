@@ -64,6 +64,31 @@ def report_results(api, namespace: str, version_name: str, **results: Any) -> No
                                                       {"status": results})
 
 
+def as_operator(api: client.ApiClient) -> client.ApiClient:
+    """A client that acts as the registry operator (the only identity the API server lets change
+    lifecycle state, crds/admission_status.yaml), for tests that skip the promotion path."""
+    from gl_devenv import identities
+
+    impersonating = client.ApiClient(api.configuration)
+    impersonating.set_default_header("Impersonate-User", identities.OPERATOR)
+    impersonating.set_default_header("Impersonate-Group", "system:masters")
+    return impersonating
+
+
+REPORTED = ("evaluation", "securityScan", "usage")
+
+
+def record_state(api, namespace: str, version_name: str, state: str, **status: Any) -> None:
+    """Put a version in ``state`` (with lifecycle fields such as ``deprecation``) the way the operator
+    would have; evaluation, scan and usage results are written as an evaluator writes them."""
+    results = {k: v for k, v in status.items() if k in REPORTED}
+    if results:
+        report_results(api, namespace, version_name, **results)
+    lifecycle = {"state": state, **{k: v for k, v in status.items() if k not in REPORTED}}
+    custom(as_operator(api)).patch_namespaced_custom_object_status(GROUP, VERSION, namespace, "agentversions",
+                                                                   version_name, {"status": lifecycle})
+
+
 def wait_state(api, namespace: str, version_name: str, state: str, timeout: float = 30) -> dict[str, Any]:
     return wait.until(lambda: (s := status(api, namespace, "agentversions", version_name)).get("state") == state and s,
                       timeout=timeout, what=f"{version_name} to be {state}")

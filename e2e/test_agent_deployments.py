@@ -27,7 +27,7 @@ def version_in(cluster, api, team: str, version: str, state: str, **status) -> s
     name = reg.publish_version(cluster, team, version)
     reg.wait_state(api, team, name, "draft")
     if state != "draft":
-        reg.report_results(api, team, name, state=state, **status)
+        reg.record_state(api, team, name, state, **status)
         reg.wait_state(api, team, name, state)
     return name
 

@@ -60,7 +60,8 @@ def audited(tmp_path_factory):
             superuser.execute("CREATE ROLE mirror_app LOGIN IN ROLE greenlang_app")
         assert env.apply(reg.binding("olaf-audits", AUDITOR, "greenlang-registry:audit-reader")).returncode == 0
         mirror = start_with_query_api(env.cluster, postgres.dsn(), workdir / "mirror.log",
-                                      (f"--anchor-interval={ANCHOR_SECONDS}",))
+                                      (f"--anchor-interval={ANCHOR_SECONDS}",
+                                       f"--anchor-namespace={anchor.DEFAULT_NAMESPACE}"))
         try:
             # Caught up: every kind (five and their Events) has been listed and bookmarked.
             wait.until(lambda: _count(postgres, "SELECT count(*) FROM watch_bookmarks") == 6, timeout=60,

@@ -70,7 +70,7 @@ def in_process(project, body: dict) -> dict:
 def published(stack, api, team: str, project, state: str, version: str | None = None) -> str:
     name = stack.publish(project, team, version)
     reg.wait_state(api, team, name, "draft")
-    reg.report_results(api, team, name, state=state)
+    reg.record_state(api, team, name, state)
     reg.wait_state(api, team, name, state)
     return name
 
