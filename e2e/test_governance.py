@@ -104,10 +104,16 @@ def test_status_write_by_a_user_refused(governed):
 def test_forged_approval_refused_and_identity_stamped_by_the_server(governed):
     request = promotion_object("cert-2.4.0", "2.4.0", "certified", reason="ready")
     request["metadata"]["annotations"] = {labels.CREATED_BY: "bob"}  # a lie the server must not keep
-    assert governed.apply(request, TEAM, as_user="alice").returncode == 0
-    promotion = reg.get(governed.api, TEAM, "promotions", "cert-2.4.0")
+    # The create's own answer: the operator annotates the Promotion a moment later (and becomes its
+    # last modifier), so a read afterwards could see its write instead of alice's.
+    created = governed.kubectl("apply", "-n", TEAM, "-f", "-", "-o", "json", input=json.dumps(request),
+                               as_user="alice")
+    assert created.returncode == 0, created.stderr
+    promotion = json.loads(created.stdout)
     assert promotion["metadata"]["annotations"][labels.CREATED_BY] == "alice"
     assert promotion["metadata"]["annotations"]["registry.greenlang.ai/last-modified-by"] == "alice"
+    assert reg.get(governed.api, TEAM, "promotions", "cert-2.4.0")["metadata"]["annotations"][labels.CREATED_BY] \
+        == "alice"
 
     forged = governed.kubectl("patch", "promotion", "cert-2.4.0", "-n", TEAM, "--type=json", "-p",
                               '[{"op":"add","path":"/spec/approvals","value":[{"user":"bob"}]}]', as_user="carol")

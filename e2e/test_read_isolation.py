@@ -87,7 +87,10 @@ def isolated(cluster, api, tmp_path_factory):
         applied = cluster.kubectl("apply", "-f", "-", input=json.dumps(_tenant(tenant, namespace, member, role)),
                                   check=False)
         assert applied.returncode == 0, applied.stderr
-        assert cluster.kubectl("create", "namespace", namespace, check=False).returncode == 0
+        # The operator, when one runs, creates it for the TenantPolicy first.
+        created = cluster.kubectl("apply", "-f", "-", check=False, input=json.dumps(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}))
+        assert created.returncode == 0, created.stderr
     granted = cluster.kubectl("apply", "-f", "-", check=False,
                               input=json.dumps({"apiVersion": "v1", "kind": "List", "items": _grants()}))
     assert granted.returncode == 0, granted.stderr

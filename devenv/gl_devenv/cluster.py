@@ -252,12 +252,23 @@ class LocalCluster:
         return self._write_kubeconfig(self.workdir / f"kubeconfig-{safe}", ports, pair, pki)
 
     def restart_apiserver(self, timeout: float = 60) -> None:
-        """Restart kube-apiserver with the same flags: its watch cache starts empty, as after an upgrade."""
+        """Restart kube-apiserver with the same flags: its watch cache starts empty, as after an upgrade.
+
+        Returns once writes of the registry's kinds pass admission again, when they are installed
+        (/readyz comes seconds before the admission policies know the CRDs' schemas, and a write
+        meanwhile fails with "Resource kind ... not found")."""
+        from gl_devenv import crd_install
+
+        served = self.kubectl("api-resources", "--api-group=registry.greenlang.ai", "-o", "name",
+                              check=False).stdout.split()
         argv = json.loads((self.run_dir / "kube-apiserver.argv").read_text())
         self.processes.stop("kube-apiserver")
         self.processes.spawn("kube-apiserver", argv, cwd=self.workdir)
         port = json.loads(self.state_file.read_text())["ports"]["apiserver"]
-        self._wait_https(port, "/readyz", certs.ensure_pki(self.pki_dir), time.monotonic() + timeout, "kube-apiserver")
+        deadline = time.monotonic() + timeout
+        self._wait_https(port, "/readyz", certs.ensure_pki(self.pki_dir), deadline, "kube-apiserver")
+        if served:
+            crd_install.wait_admissible(self, max(1.0, deadline - time.monotonic()))
 
     def _log_tail(self, name: str) -> str:
         return self.processes.tail(name)

@@ -49,7 +49,7 @@ def install(cluster: Kubectl, timeout: str = "60s", operator_user: str = identit
     waited = cluster.kubectl("wait", "--for=condition=Established", f"--timeout={timeout}", *names, check=False)
     if waited.returncode != 0:
         raise InstallError(f"the CRDs were not established: {waited.stderr.strip()}")
-    _wait_admissible(cluster, float(timeout.rstrip("s")))
+    wait_admissible(cluster, float(timeout.rstrip("s")))
 
 
 def _system_objects(operator_user: str, webhooks_user: str) -> list[dict]:
@@ -61,7 +61,7 @@ def _system_objects(operator_user: str, webhooks_user: str) -> list[dict]:
              "data": {"operator": operator_user, "webhooks": webhooks_user}}]
 
 
-def _wait_admissible(cluster: Kubectl, timeout: float) -> None:
+def wait_admissible(cluster: Kubectl, timeout: float) -> None:
     """Wait until writes of every kind pass admission.
 
     The admission policies (CEL) learn a new kind's schema a moment after its CRD is established;
