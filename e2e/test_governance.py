@@ -354,3 +354,43 @@ def test_only_platform_admins_write_tenant_policies(governed):
     assert tenant_admin.returncode != 0 and "forbidden" in tenant_admin.stderr.lower(), tenant_admin.stderr
     members = json.loads(governed.kubectl("get", "tenantpolicy", TENANT, "-o", "json").stdout)["spec"]["members"]
     assert not any(m["role"] == "super_admin" for m in members)
+
+
+def _beta_tenant(**spec) -> dict:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "TenantPolicy", "metadata": {"name": "beta"},
+            "spec": {"environments": [{"name": "dev", "namespace": "beta-dev"}],
+                     "members": [{"kind": "User", "name": "olga", "role": "tenant_admin"}], **spec}}
+
+
+def test_rights_come_from_the_tenant_owning_the_namespace_not_the_users_other_tenants(governed):
+    # olga is tenant_admin of beta, and may create Promotions in the team namespace, which no tenant owns.
+    assert governed.apply(_beta_tenant(teamNamespaces=["beta-team"])).returncode == 0
+    assert governed.apply(reg.binding("olga-promoter", "olga", "promoter", TEAM, "Role")).returncode == 0
+    fast = promotion_object("olga-fast", "2.4.0", "certified", reason="hotfix",
+                            fastTrack={"justification": "CVE-2026-1", "incident": "INC-9"})
+    refused = governed.apply(fast, TEAM, as_user="olga")
+    assert refused.returncode != 0 and "olga may not fast-track" in refused.stderr, refused.stderr
+
+    # beta's agent, tenant-visible, in beta's team namespace: customer-abc-123 may not run it; once public, it may.
+    wait.until(lambda: governed.kubectl("get", "namespace", "beta-team").returncode == 0, timeout=30,
+               what="beta's team namespace")
+    ledger = reg.example("Agent")
+    ledger["metadata"] = {"name": "ledger"}
+    ledger["spec"]["visibility"] = "tenant"
+    assert governed.apply(ledger, "beta-team").returncode == 0
+    deployment = deployment_object("ledger", "1.0.0")
+    deployment["spec"]["agent"] = "beta-team/ledger"
+    denied = governed.apply(deployment, STAGING)
+    assert denied.returncode != 0
+    assert ("agent ledger is tenant to tenant beta, which owns namespace beta-team; tenant customer-abc-123 may not "
+            "run it (Agent spec.visibility, rule deployment.visibility)") in denied.stderr, denied.stderr
+    ledger["spec"]["visibility"] = "public"
+    assert governed.apply(ledger, "beta-team").returncode == 0
+    wait.until(lambda: "rule deployment.visibility" not in governed.apply(deployment, STAGING, ).stderr, timeout=15,
+               what="the public agent to pass the visibility rule")  # the cache sees the change a moment later
+
+    # A team namespace is claimed like an environment: an existing one only when adoptable.
+    grabbed = governed.apply(_beta_tenant(teamNamespaces=["beta-team", TEAM]))
+    assert grabbed.returncode != 0
+    assert f"TenantPolicy beta: spec.teamNamespaces claims namespace {TEAM}, which already exists" in grabbed.stderr
+    assert governed.kubectl("delete", "tenantpolicy", "beta").returncode == 0

@@ -128,7 +128,7 @@ def _cases() -> list[tuple[str, str, dict, list[str], list[str]]]:
         ("publish without agent or digests", "publish", {"operation": "CREATE", "user": user, "object": bare,
                                                          "agent": None, "tenants": []},
          ["rule publish.agent_exists", "rule publish.artifact_digest"],
-         ["no TenantPolicy covers"]),
+         ["no TenantPolicy owns namespace"]),
         ("promotion ok", "promotion", {"operation": "CREATE", "user": user, "object": promotion,
                                        "version": versioned("draft"), "tenants": [tenant]}, [], []),
         ("quotes in user text", "promotion", {"operation": "CREATE", "user": user, "object": quoted,

@@ -43,24 +43,32 @@ def approval(userinfo: dict[str, Any], requester: str, added: list[dict[str, Any
 
 def deployment(obj: dict[str, Any], userinfo: dict[str, Any], operation: str, agent: dict[str, Any] | None,
                version: dict[str, Any] | None, previous_version: str | None, tenant: dict[str, Any] | None,
-               other_deployments: int) -> dict[str, Any]:
-    """``previous_version`` is the version the deployment ran before this update (None on create)."""
+               other_deployments: int, agent_tenant: str | None = None) -> dict[str, Any]:
+    """``previous_version`` is the version the deployment ran before this update (None on create);
+    ``agent_tenant`` the TenantPolicy that owns the Agent's namespace, if one does."""
     return {
         "operation": operation, "user": user(userinfo), "object": views.trimmed(obj), "agent": agent,
         "version": version,
         "versionChanged": version is None or previous_version != version["spec"]["version"],
-        "tenant": tenant, "usage": {"deployments": other_deployments},
+        "tenant": tenant, "usage": {"deployments": other_deployments}, "agentTenant": agent_tenant,
     }
+
+
+def claimed_namespaces(tenant: dict[str, Any]) -> dict[str, str]:
+    """Every namespace a TenantPolicy claims, with the field that claims it."""
+    spec = tenant.get("spec") or {}
+    fields = {ns: "spec.teamNamespaces" for ns in spec.get("teamNamespaces") or []}
+    fields.update({env["namespace"]: "spec.environments" for env in spec.get("environments") or []
+                   if env.get("namespace")})
+    return fields
 
 
 def tenancy(tenant: dict[str, Any], namespaces: dict[str, dict[str, Any] | None], claimed_by: dict[str, str]
             ) -> dict[str, Any]:
     """``namespaces``: the claimed namespaces that exist (None or absent: they do not); ``claimed_by``:
     claimed namespaces another TenantPolicy already lists, with its name."""
-    name = tenant["metadata"]["name"]
-    claims = sorted({env["namespace"] for env in (tenant.get("spec") or {}).get("environments") or []
-                     if env.get("namespace")})
-    return {"tenant": name, "claims": claims,
+    name, fields = tenant["metadata"]["name"], claimed_namespaces(tenant)
+    return {"tenant": name, "claims": sorted(fields), "fields": fields,
             "reserved": {"names": list(naming.RESERVED_NAMESPACES), "prefixes": list(naming.RESERVED_NAMESPACE_PREFIXES)},
             "namespaces": {ns: views.namespace(obj) for ns, obj in namespaces.items() if obj is not None},
             "claimedBy": {ns: other for ns, other in claimed_by.items() if other != name}}

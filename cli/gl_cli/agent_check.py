@@ -121,9 +121,24 @@ def check_offline(api: client.ApiClient, agent_namespace: str, agent: str, versi
     # The same views the webhook server caches, so the policy reads exactly what it would there.
     data = inputs.deployment(body, objects.whoami(api), "CREATE", views.agent(found) if found else None,
                              views.Version.of(chosen_version).as_input() if chosen_version else None, None,
-                             views.tenant(policy), len(others))
+                             views.tenant(policy), len(others), _owner(api, policy, agent_namespace))
     verdict = RegoEngine().evaluate("deployment", data)
     return CheckResult(namespace=namespace, denials=verdict.deny, warnings=verdict.warn)
+
+
+def _owner(api: client.ApiClient, policy: dict, namespace: str) -> str | None:
+    """The TenantPolicy owning ``namespace``, as far as this user may see (None when unknown)."""
+    def owned(tenant: dict) -> bool:
+        spec = tenant.get("spec") or {}
+        return namespace in (spec.get("teamNamespaces") or []) or any(
+            env.get("namespace") == namespace for env in spec.get("environments") or [])
+
+    if owned(policy):
+        return policy["metadata"]["name"]
+    try:
+        return next((t["metadata"]["name"] for t in objects.list_objects(api, kinds.TENANT_POLICY) if owned(t)), None)
+    except ApiException:  # not allowed to list tenants: the webhook, which may, decides
+        return None
 
 
 @commands.command("check")

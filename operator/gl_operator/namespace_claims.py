@@ -38,7 +38,8 @@ class Claims:
 
 
 def claimed(tenant: dict[str, Any]) -> list[str]:
-    return sorted({env["namespace"] for env in tenant["spec"].get("environments") or [] if env.get("namespace")})
+    """Every namespace the TenantPolicy claims: its environments' and its team namespaces."""
+    return sorted(inputs.claimed_namespaces(tenant))
 
 
 def _namespace(api: client.ApiClient, name: str) -> dict[str, Any] | None:
@@ -62,7 +63,8 @@ def judge(api: client.ApiClient, tenant: dict[str, Any]) -> Claims:
     refused: dict[str, str] = {}
     warnings: list[str] = []
     for ns in claims:
-        single = {**tenant, "spec": {"environments": [{"namespace": ns}]}}
+        team = ns in (tenant["spec"].get("teamNamespaces") or [])
+        single = {**tenant, "spec": {"teamNamespaces": [ns]} if team else {"environments": [{"namespace": ns}]}}
         verdict = _policy().evaluate("tenancy", inputs.tenancy(single, {ns: _namespace(api, ns)}, claimed_by))
         if verdict.deny:
             refused[ns] = "; ".join(verdict.deny)

@@ -64,15 +64,21 @@ def desired_objects(tenant: dict[str, Any]) -> list[dict[str, Any]]:
         result.append({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "greenlang-tenant-limits", **meta},
                        "spec": {"limits": [{"type": "Container", **DEFAULT_LIMITS}]}})
         result.append(_network_policy(meta))
-        for member in spec.get("members") or []:
-            result.append({
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                "metadata": {"name": binding_name(member), **meta},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                            "name": ROLE_PREFIX + member["role"]},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": member["kind"], "name": member["name"]}],
-            })
+        result.extend(_bindings(spec, meta))
+    # Team namespaces: where the tenant's teams publish agents; its members' roles, no workload limits.
+    for namespace in spec.get("teamNamespaces") or []:
+        result.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": _labels(name)}})
+        result.extend(_bindings(spec, {"namespace": namespace, "labels": _labels(name), "ownerReferences": owner}))
     return result
+
+
+def _bindings(spec: dict[str, Any], meta: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": binding_name(member), **meta},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ROLE_PREFIX + member["role"]},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": member["kind"], "name": member["name"]}],
+    } for member in spec.get("members") or []]
 
 
 def _network_policy(meta: dict[str, Any]) -> dict[str, Any]:
@@ -127,8 +133,11 @@ def reconcile_tenant(api: client.ApiClient, name: str) -> None:
                                                    message, generation)})
         events.record(api, tenant, events.WARNING, "ProvisioningFailed", message)
         raise
-    namespaces = [o["metadata"]["name"] for o in desired if o["kind"] == "Namespace"]
-    message = f"{len(namespaces)} environments, {len(bindings)} role bindings"
+    teams = set(tenant["spec"].get("teamNamespaces") or [])
+    namespaces = [o["metadata"]["name"] for o in desired if o["kind"] == "Namespace" and o["metadata"]["name"] not in teams]
+    team_namespaces = [o["metadata"]["name"] for o in desired if o["kind"] == "Namespace" and o["metadata"]["name"] in teams]
+    message = f"{len(namespaces)} environments, {len(bindings)} role bindings" + \
+        (f", {len(team_namespaces)} team namespaces" if team_namespaces else "")
     if claims.refused:
         refusal = "not provisioned: " + "; ".join(claims.refused[ns] for ns in sorted(claims.refused))
         ready = conditions.set_condition(status.get("conditions"), "Ready", False, "NamespaceNotClaimable",
@@ -136,7 +145,7 @@ def reconcile_tenant(api: client.ApiClient, name: str) -> None:
     else:
         ready = conditions.set_condition(status.get("conditions"), "Ready", True, "Provisioned", message, generation)
     wanted = {
-        "observedGeneration": generation, "namespaces": namespaces,
+        "observedGeneration": generation, "namespaces": namespaces, "teamNamespaces": team_namespaces or None,
         "roleBindings": sorted(f"{ns}/{n}" for ns, n in bindings), "conditions": ready,
     }
     if removed:

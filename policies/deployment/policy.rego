@@ -1,10 +1,12 @@
 # METADATA
 # description: |
 #   May this AgentDeployment run here? The namespace must be a tenant environment, the agent
-#   allowed by the tenant's allow/deny lists, the version's state allowed in the environment
+#   allowed by the tenant's allow/deny lists and visible to it (an agent that is not public runs only
+#   in the tenant owning its namespace), the version's state allowed in the environment
 #   (production: certified only), the request within quotas and the data residency respected.
 #   input: {operation, user, object: AgentDeployment, agent: Agent|null, version: AgentVersion|null,
-#           versionChanged: bool, tenant: TenantPolicy|null, usage: {deployments}}
+#           versionChanged: bool, tenant: TenantPolicy|null, usage: {deployments},
+#           agentTenant: <name of the TenantPolicy owning the Agent's namespace>|null}
 package greenlang.deployment
 
 import data.greenlang.lib
@@ -37,6 +39,33 @@ deny contains msg if {
 	msg := sprintf("AgentDeployment %s: Agent %s does not exist (rule deployment.agent_exists)", [
 		deployment.metadata.name, deployment.spec.agent,
 	])
+}
+
+visibility := object.get(input.agent, ["spec", "visibility"], "tenant")
+
+agent_tenant := object.get(input, "agentTenant", null)
+
+deny contains msg if {
+	env
+	input.agent != null
+	visibility != "public"
+	agent_tenant != null
+	agent_tenant != tenant_name
+	msg := sprintf(
+		"agent %s is %s to tenant %s, which owns namespace %s; tenant %s may not run it (Agent spec.visibility, rule deployment.visibility)",
+		[input.agent.metadata.name, visibility, agent_tenant, input.agent.metadata.namespace, tenant_name],
+	)
+}
+
+warn contains msg if {
+	env
+	input.agent != null
+	visibility != "public"
+	agent_tenant == null
+	msg := sprintf(
+		"agent %s is %s, but no TenantPolicy owns its namespace %s, so nothing limits who runs it; list the namespace in its tenant's spec.teamNamespaces",
+		[input.agent.metadata.name, visibility, input.agent.metadata.namespace],
+	)
 }
 
 deny contains msg if {

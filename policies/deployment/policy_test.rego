@@ -18,7 +18,7 @@ version(state) := {"spec": {"agent": "gl-cbam-calculator-v2", "version": "2.4.0"
 
 request(namespace, state) := {
 	"operation": "CREATE", "user": {"username": "alice"}, "tenant": tenant, "agent": agent,
-	"version": version(state), "versionChanged": true, "usage": {"deployments": 0},
+	"version": version(state), "versionChanged": true, "usage": {"deployments": 0}, "agentTenant": "customer-abc-123",
 	"object": {"metadata": {"name": "cbam", "namespace": namespace}, "spec": {"agent": "climate/gl-cbam-calculator-v2", "version": "2.4.0", "replicas": 2}},
 }
 
@@ -77,4 +77,32 @@ test_deprecated_kept_but_warned if {
 test_deprecated_not_for_new_rollouts if {
 	some msg in deployment.deny with input as request("abc-prod", "deprecated")
 	contains(msg, "is deprecated; tenant customer-abc-123 allows only certified versions in production")
+}
+
+visible_case(visibility, agent_tenant) := object.union(request("abc-prod", "certified"), {
+	"agent": object.union(agent, {"metadata": {"name": "ledger", "namespace": "beta-team"}, "spec": {"visibility": visibility}}),
+	"agentTenant": agent_tenant,
+})
+
+test_another_tenants_agent_refused_unless_public if {
+	some msg in deployment.deny with input as visible_case("tenant", "beta")
+	contains(msg, "agent ledger is tenant to tenant beta, which owns namespace beta-team")
+	some msg2 in deployment.deny with input as visible_case("private", "beta")
+	contains(msg2, "rule deployment.visibility")
+	not any_visibility_denial with input as visible_case("public", "beta")
+}
+
+test_own_tenants_agent_runs if {
+	not any_visibility_denial with input as visible_case("tenant", "customer-abc-123")
+}
+
+test_unowned_agent_runs_with_a_warning if {
+	not any_visibility_denial with input as visible_case("tenant", null)
+	some msg in deployment.warn with input as visible_case("tenant", null)
+	contains(msg, "no TenantPolicy owns its namespace beta-team")
+}
+
+any_visibility_denial if {
+	some msg in deployment.deny
+	contains(msg, "rule deployment.visibility")
 }

@@ -2,4 +2,4 @@
 # must report before the webhook server is ready. Regenerate after changing a policy.
 package greenlang.meta
 
-revision := "d35ac8ac93ee679b87f282ab3488c665caeb7503094c438382b8ba63d6e5ea3a"
+revision := "5039d176b3643f7151a8d31960be5bfd2a96c63e8362bec41fc20e932c503a56"

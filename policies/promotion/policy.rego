@@ -2,7 +2,7 @@
 # description: |
 #   May this Promotion be created? The transition must be valid from the version's current
 #   state, and a fast track needs a justification, an incident and a tenant role that allows it.
-#   input: {operation, user, object: Promotion, version: AgentVersion|null, tenants: [TenantPolicy]}
+#   input: {operation, user, object: Promotion, version: AgentVersion|null, tenants: [the TenantPolicy owning the namespace, if any]}
 package greenlang.promotion
 
 import data.greenlang.lib

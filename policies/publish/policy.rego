@@ -4,7 +4,7 @@
 #   for the publisher's tenant, and its artifact must be pinned by digest. An image is optional
 #   (without one, the registry's agent runtime serves the artifact); when given, the CRD's schema
 #   already requires it pinned by digest.
-#   input: {operation, user, object: AgentVersion, agent: Agent|null, tenants: [TenantPolicy]}
+#   input: {operation, user, object: AgentVersion, agent: Agent|null, tenants: [the TenantPolicy owning the namespace, if any]}
 package greenlang.publish
 
 import data.greenlang.lib
@@ -49,7 +49,7 @@ warn contains msg if {
 
 warn contains msg if {
 	count(input.tenants) == 0
-	msg := sprintf("%s: no TenantPolicy covers namespace %s or user %s, so no domain rules apply", [
-		ref, version.metadata.namespace, input.user.username,
+	msg := sprintf("%s: no TenantPolicy owns namespace %s (spec.environments or spec.teamNamespaces), so no domain rules apply", [
+		ref, version.metadata.namespace,
 	])
 }

@@ -46,5 +46,5 @@ test_an_artifact_without_an_image_runs_on_the_agent_runtime if {
 
 test_warns_without_tenant if {
 	some msg in publish.warn with input as object.union(base, {"tenants": []})
-	contains(msg, "no TenantPolicy covers namespace climate")
+	contains(msg, "no TenantPolicy owns namespace climate")
 }

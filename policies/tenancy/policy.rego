@@ -4,8 +4,9 @@
 #   operator labels, limits and binds the tenant's members in, so a claim is a grant of access:
 #   never a system namespace or the registry's own, never another tenant's, and an existing
 #   namespace only when it is already this tenant's or a cluster admin marked it adoptable.
-#   input: {tenant: <name>, claims: [namespace], reserved: {names: [..], prefixes: [..]},
-#           namespaces: {<name>: {exists, tenant, adoptable}}, claimedBy: {<name>: <other tenant>}}
+#   input: {tenant: <name>, claims: [namespace], fields: {<namespace>: spec.environments|spec.teamNamespaces},
+#           reserved: {names: [..], prefixes: [..]}, namespaces: {<name>: {exists, tenant, adoptable}},
+#           claimedBy: {<name>: <other tenant>}}
 package greenlang.tenancy
 
 import data.greenlang.lib
@@ -22,6 +23,8 @@ reserved(ns) if {
 
 found(ns) := object.get(input.namespaces, ns, {"exists": false})
 
+field(ns) := object.get(object.get(input, "fields", {}), ns, "spec.environments")
+
 # Provisioned for this tenant already: a later claim by another TenantPolicy does not take it away.
 ours(ns) if found(ns).tenant == input.tenant
 
@@ -29,8 +32,8 @@ deny contains msg if {
 	some ns in input.claims
 	reserved(ns)
 	msg := sprintf(
-		"TenantPolicy %s: spec.environments claims namespace %s, which belongs to the cluster or the registry (%s); choose a namespace of the tenant's own (rule tenancy.reserved)",
-		[input.tenant, ns, lib.join(", ", array.concat(input.reserved.names, [sprintf("%s*", [p]) | some p in input.reserved.prefixes]))],
+		"TenantPolicy %s: %s claims namespace %s, which belongs to the cluster or the registry (%s); choose a namespace of the tenant's own (rule tenancy.reserved)",
+		[input.tenant, field(ns), ns, lib.join(", ", array.concat(input.reserved.names, [sprintf("%s*", [p]) | some p in input.reserved.prefixes]))],
 	)
 }
 
@@ -40,8 +43,8 @@ deny contains msg if {
 	not ours(ns)
 	other := input.claimedBy[ns]
 	msg := sprintf(
-		"TenantPolicy %s: spec.environments claims namespace %s, which TenantPolicy %s already claims; a namespace belongs to one tenant (rule tenancy.claimed)",
-		[input.tenant, ns, other],
+		"TenantPolicy %s: %s claims namespace %s, which TenantPolicy %s already claims; a namespace belongs to one tenant (rule tenancy.claimed)",
+		[input.tenant, field(ns), ns, other],
 	)
 }
 
@@ -53,8 +56,8 @@ deny contains msg if {
 	found(ns).tenant != input.tenant
 	not found(ns).adoptable
 	msg := sprintf(
-		"TenantPolicy %s: spec.environments claims namespace %s, which already exists and was not created for this tenant; pick a new namespace, or have a cluster admin annotate it registry.greenlang.ai/adoptable=true (rule tenancy.existing)",
-		[input.tenant, ns],
+		"TenantPolicy %s: %s claims namespace %s, which already exists and was not created for this tenant; pick a new namespace, or have a cluster admin annotate it registry.greenlang.ai/adoptable=true (rule tenancy.existing)",
+		[input.tenant, field(ns), ns],
 	)
 }
 

@@ -55,3 +55,8 @@ test_adoptable_does_not_open_system_namespaces if {
 test_a_later_claim_does_not_take_a_provisioned_namespace if {
 	count(tenancy.deny) == 0 with input as claim(["acme-dev"], {"acme-dev": {"exists": true, "tenant": "acme", "adoptable": false}}, {"acme-dev": "intruder"})
 }
+
+test_a_team_namespace_is_claimed_like_an_environment if {
+	some msg in tenancy.deny with input as object.union(claim(["kube-system"], {}, {}), {"fields": {"kube-system": "spec.teamNamespaces"}})
+	startswith(msg, "TenantPolicy acme: spec.teamNamespaces claims namespace kube-system")
+}

@@ -40,3 +40,14 @@ def test_members_map_to_role_bindings_in_every_environment():
 def test_network_policy_denies_by_default():
     policy = by_kind(tenant_provisioning.desired_objects(TENANT), "NetworkPolicy")[0]
     assert policy["spec"]["podSelector"] == {} and policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+
+
+def test_team_namespaces_get_the_members_roles_but_no_workload_limits():
+    tenant = {**TENANT, "spec": {**TENANT["spec"], "teamNamespaces": ["abc-climate-team"]}}
+    objects = [o for o in tenant_provisioning.desired_objects(tenant)
+               if o["metadata"].get("namespace", o["metadata"]["name"]) == "abc-climate-team"]
+    assert {o["kind"] for o in objects} == {"Namespace", "RoleBinding"}
+    (namespace,) = by_kind(objects, "Namespace")
+    assert namespace["metadata"]["labels"]["registry.greenlang.ai/tenant"] == "customer-abc-123"
+    assert "registry.greenlang.ai/environment" not in namespace["metadata"]["labels"]
+    assert len(by_kind(objects, "RoleBinding")) == len(TENANT["spec"]["members"])

@@ -124,7 +124,7 @@ class Admission:
     async def publish(self, request: Request) -> Answer:
         agent = await self.caches.agent(request.namespace, request.spec["agent"])
         data = inputs.publish(request.obj, request.userinfo, request.operation, agent,
-                              self.caches.governing_tenants(request.namespace, request.userinfo))
+                              self.caches.owning_tenants(request.namespace))
         return await self._decide("publish", "publish", data, request)
 
     async def promotion(self, request: Request) -> Answer:
@@ -136,7 +136,7 @@ class Admission:
         except naming.InvalidReference:
             pass  # the schema rejects a malformed reference before we are asked
         data = inputs.promotion(request.obj, request.userinfo, request.operation, version,
-                                self.caches.governing_tenants(request.namespace, request.userinfo))
+                                self.caches.owning_tenants(request.namespace))
         return await self._decide("promotion", "promotion", data, request)
 
     async def approval(self, request: Request) -> Answer:
@@ -164,7 +164,9 @@ class Admission:
         data = inputs.deployment(request.obj, request.userinfo, request.operation,
                                  await self.caches.agent(agent_namespace, agent_name),
                                  version.as_input() if version else None, previous,
-                                 self.caches.tenant_of_namespace(request.namespace), len(others))
+                                 self.caches.tenant_of_namespace(request.namespace), len(others),
+                                 ((self.caches.tenant_of_namespace(agent_namespace) or {}).get("metadata") or {})
+                                 .get("name"))
         return await self._decide("deployment", "deployment", data, request)
 
     async def status_write(self, request: Request) -> Answer:
@@ -176,7 +178,7 @@ class Admission:
         """A TenantPolicy's claims: other tenants' from the cache; the namespaces themselves by GET (a
         TenantPolicy write is rare, and a namespace created a moment ago must count)."""
         name = request.obj["metadata"]["name"]
-        claims = {env["namespace"] for env in request.spec.get("environments") or [] if env.get("namespace")}
+        claims = set(inputs.claimed_namespaces(request.obj))
         claimed_by = {ns: owner["metadata"]["name"] for ns in claims
                       for owner in self.caches.tenants.store.by("namespace", ns) if owner["metadata"]["name"] != name}
         try:

@@ -1,7 +1,7 @@
 """What admission decisions look up, held in memory and kept current by watches.
 
 Four caches, each an informer over one kind, each keeping only what the policies read
-(``gl_policy.views``): TenantPolicies by environment namespace and by member, Agents by name,
+(``gl_policy.views``): TenantPolicies by the namespaces they own, Agents by name,
 AgentVersions by name, by agent, by image digest and by artifact digest, AgentDeployments by namespace. A request
 never lists; an object asked for by name and not cached yet (created a moment ago, before its
 watch event arrived) costs one GET.
@@ -19,25 +19,23 @@ from prometheus_client import Counter
 from gl_api import kinds
 from gl_kube import objects
 from gl_kube.informer import Informer, key_of, wait_synced
-from gl_policy import inputs, views
+from gl_policy import views
 
 MISSES = Counter("greenlang_registry_webhook_cache_misses_total",
                  "Lookups by name that were not cached and went to the API server (one GET).", ["kind"])
 
 
-def _environment_namespaces(tenant: dict[str, Any]) -> Iterable[Hashable]:
-    return [env["namespace"] for env in tenant["spec"].get("environments") or []]
-
-
-def _members(tenant: dict[str, Any]) -> Iterable[Hashable]:
-    return [(member["kind"], member["name"]) for member in tenant["spec"].get("members") or []]
+def _owned_namespaces(tenant: dict[str, Any]) -> Iterable[Hashable]:
+    """Its environments' namespaces and its team namespaces: what the tenant owns."""
+    return [env["namespace"] for env in tenant["spec"].get("environments") or []] + \
+        list(tenant["spec"].get("teamNamespaces") or [])
 
 
 class Caches:
     def __init__(self, api: client.ApiClient):
         self.api = api
         self.tenants: Informer[dict[str, Any]] = Informer(
-            api, kinds.TENANT_POLICY, views.tenant, {"namespace": _environment_namespaces, "member": _members})
+            api, kinds.TENANT_POLICY, views.tenant, {"namespace": _owned_namespaces})
         self.agents: Informer[dict[str, Any]] = Informer(api, kinds.AGENT, views.agent)
         self.versions: Informer[views.Version] = Informer(
             api, kinds.AGENT_VERSION, views.Version.of,
@@ -67,21 +65,15 @@ class Caches:
     # ---------------------------------------------------------------- tenants
 
     def tenant_of_namespace(self, namespace: str) -> dict[str, Any] | None:
+        """The TenantPolicy that owns ``namespace`` (an environment or a team namespace of it), if any."""
         found = self.tenants.store.by("namespace", namespace)
         return found[0] if found else None
 
-    def tenants_of_user(self, who: dict[str, Any]) -> list[dict[str, Any]]:
-        keys = [("User", who["username"])] + [("Group", group) for group in who["groups"]]
-        seen: dict[str, dict[str, Any]] = {}
-        for key in keys:
-            for tenant in self.tenants.store.by("member", key):
-                seen[tenant["metadata"]["name"]] = tenant
-        return [seen[name] for name in sorted(seen)]
-
-    def governing_tenants(self, namespace: str, userinfo: dict[str, Any]) -> list[dict[str, Any]]:
-        """The namespace's tenant when it is a tenant environment, else the tenants the user belongs to."""
+    def owning_tenants(self, namespace: str) -> list[dict[str, Any]]:
+        """What publish and promotion rules read: the namespace's own tenant, never the tenants the
+        user happens to belong to elsewhere (their rights must not follow them into other namespaces)."""
         tenant = self.tenant_of_namespace(namespace)
-        return [tenant] if tenant else self.tenants_of_user(inputs.user(userinfo))
+        return [tenant] if tenant else []
 
     # ---------------------------------------------------------------- agents and versions
 

@@ -20,6 +20,7 @@ class AgentType(str, enum.Enum):
 
 
 class Visibility(str, enum.Enum):
+    private = "private"
     tenant = "tenant"
     public = "public"
 
@@ -44,8 +45,11 @@ class AgentSpec(Model):
     tags: list[Annotated[str, Field(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]] | None = Field(
         None, description="Lowercase search tags, e.g. cbam, scope-3.", max_length=50,
         json_schema_extra={"x-kubernetes-list-type": "set"})
-    visibility: Visibility = Field(Visibility.tenant, description="tenant: visible inside the owning tenant only; "
-                                                                  "public: certified versions are visible to all.")
+    visibility: Visibility = Field(Visibility.tenant, description="private: visible to readers of its own namespace "
+                                                                  "only, deployed by its own tenant only; tenant: "
+                                                                  "visible and deployable inside the owning tenant "
+                                                                  "only; public: certified versions are visible to "
+                                                                  "and deployable by all.")
     data_regions: list[Annotated[str, Field(max_length=63, pattern=r"^[a-z0-9-]+$")]] | None = Field(
         None, max_length=20, description="Regions where the agent processes or stores data, e.g. eu-central-1. "
                                          "A tenant with data residency runs it only if its region is listed; "

@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from gl_api.lifecycle import State
-from gl_api.models.base import DNS_LABEL, SHORT, Conditions, Model, Quantity
+from gl_api.models.base import DNS_LABEL, SHORT, Conditions, Model, Quantity, cel
 
 
 class EnvironmentName(str, enum.Enum):
@@ -73,12 +73,27 @@ class TenantPolicySpec(Model):
     quotas: Quotas | None = Field(None, description="Resource limits for each environment namespace.")
     data_residency: DataResidency | None = Field(None, description="Where the tenant's data must stay.")
     members: list[Member] | None = Field(None, max_length=500, description="Who has which role in the tenant.")
+    team_namespaces: list[Annotated[str, Field(max_length=63, pattern=DNS_LABEL)]] | None = Field(
+        None, max_length=20,
+        description="Namespaces where the tenant's teams publish agents (Agents, AgentVersions, Promotions): there the "
+                    "tenant's publish domains, fast-track rights and agent visibility apply. Claimed like environments: "
+                    "labelled for the tenant, its members bound to their roles.",
+        json_schema_extra={"x-kubernetes-list-type": "set"})
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
+        cel("!has(self.teamNamespaces) || !has(self.environments) "
+            "|| self.environments.all(e, !(e.namespace in self.teamNamespaces))",
+            "a namespace is either an environment (agents run there) or a team namespace (agents are published there), "
+            "not both", reason="FieldValueInvalid", field_path=".teamNamespaces"),
+    ]})
 
 
 class TenantPolicyStatus(Model):
     observed_generation: int | None = Field(None, ge=0, description="The generation last reconciled.")
     namespaces: list[Annotated[str, Field(max_length=63)]] | None = Field(
         None, max_length=3, description="Namespaces provisioned for the environments.")
+    team_namespaces: list[Annotated[str, Field(max_length=63)]] | None = Field(
+        None, max_length=20, description="Team namespaces provisioned.")
     role_bindings: list[Annotated[str, Field(max_length=SHORT)]] | None = Field(
         None, max_length=1000, description="RoleBindings provisioned for the members.")
     conditions: Conditions | None = None
