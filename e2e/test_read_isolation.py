@@ -245,3 +245,109 @@ def test_the_application_role_reads_the_whole_trail_but_no_bodies(isolated):
         assert {NS_A, NS_B} <= namespaces
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             app.execute("SELECT body FROM registry_objects")
+
+
+# Team namespaces and private agents. Tenant C publishes in a team namespace (TenantPolicy
+# spec.teamNamespaces): a private agent and a tenant agent, drafts both; and a tenant agent in a
+# second namespace that its TenantPolicy lists only later. Its members are bound the way
+# provisioning would: one in the team namespace, one in the dev namespace only (who also searches
+# everywhere). The attacks: the tenant scope reaching the private agent, another tenant reaching
+# either, and search and audit rows of a team namespace that name no tenant.
+TENANT_C = "iso-tenant-c"
+NS_C, TEAM_C, LATER_TEAM_C = f"{TENANT_C}-dev", "iso-team-c", "iso-team-c-later"
+SANDBOX, FILER, ARCHIVER = "iso-tax-sandbox", "iso-tax-filer", "iso-tax-archiver"
+TEAM_MEMBER = "tom@c.example.com"  # tenant C's viewer, bound in the team namespace
+DEV_MEMBER = "dora@c.example.com"  # tenant C's viewer, bound in its dev namespace only; searches everywhere
+TAX = "q=tax+filing"
+
+
+def _team_tenant(team_namespaces: list[str]) -> dict:
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "TenantPolicy", "metadata": {"name": TENANT_C},
+            "spec": {"environments": [{"name": "dev", "namespace": NS_C}], "teamNamespaces": team_namespaces,
+                     "members": [{"kind": "User", "name": TEAM_MEMBER, "role": "viewer"},
+                                 {"kind": "User", "name": DEV_MEMBER, "role": "viewer"}]}}
+
+
+def _team_grants() -> list[dict]:
+    return [reg.binding("iso-tom-viewer", TEAM_MEMBER, "greenlang-registry:viewer", TEAM_C),
+            reg.binding("iso-dora-viewer", DEV_MEMBER, "greenlang-registry:viewer", NS_C),
+            reg.binding("iso-dora-searches", DEV_MEMBER, "greenlang-registry:search-reader")]
+
+
+@pytest.fixture(scope="module")
+def team(cluster, api, isolated):
+    namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+                  for ns in (NS_C, TEAM_C, LATER_TEAM_C)]
+    try:
+        applied = cluster.kubectl("apply", "-f", "-", input=json.dumps(_team_tenant([TEAM_C])), check=False)
+        assert applied.returncode == 0, applied.stderr
+        for items in (namespaces, _team_grants()):
+            created = cluster.kubectl("apply", "-f", "-", check=False,
+                                      input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+            assert created.returncode == 0, created.stderr
+
+        def sql(statement: str, *args):
+            try:
+                with psycopg.connect(isolated.dsn()) as conn:
+                    return conn.execute(statement, args).fetchall()
+            except psycopg.Error:
+                return None
+
+        # The mirror holds the claim before anything is published there, so every audit row may name the tenant.
+        wait.until(lambda: sql("SELECT 1 FROM registry_objects WHERE kind = 'TenantPolicy' AND name = %s "
+                               "AND body -> 'spec' -> 'teamNamespaces' ? %s", TENANT_C, TEAM_C),
+                   timeout=60, what="the mirror to hold tenant C's TenantPolicy")
+        _publish(cluster, api, TEAM_C, SANDBOX, "private", "Tries tax filing rules on sample ledgers before they ship.",
+                 {"0.1.0": "draft"})
+        _publish(cluster, api, TEAM_C, FILER, "tenant", "Prepares tax filing returns from the ledger each quarter.",
+                 {"0.1.0": "draft"})
+        _publish(cluster, api, LATER_TEAM_C, ARCHIVER, "tenant", "Archives tax filing evidence for the auditors.",
+                 {"0.1.0": "draft"})
+        expected = [(ARCHIVER, "tenant"), (FILER, "tenant"), (SANDBOX, "private")]
+        wait.until(lambda: sql("SELECT agent, visibility FROM agent_search WHERE namespace IN (%s, %s) "
+                               "AND state = 'draft' ORDER BY agent", TEAM_C, LATER_TEAM_C) == expected,
+                   timeout=90, interval=0.5, what="tenant C's agents indexed")
+        yield isolated
+    finally:
+        cluster.kubectl("delete", "-f", "-", "--wait=false", check=False,
+                        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": _team_grants()}))
+        for namespace in (NS_C, TEAM_C, LATER_TEAM_C):
+            cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        cluster.kubectl("delete", "tenantpolicy", TENANT_C, "--wait=false", check=False)
+
+
+def test_a_private_agent_shows_only_to_readers_of_its_namespace(cluster, team):
+    private, tenant = f"{SANDBOX}@0.1.0", f"{FILER}@0.1.0"
+    # Who may read the team namespace sees both there.
+    for path in (f"namespaces/{TEAM_C}/agentsearches?{TAX}", f"namespaces/{TEAM_C}/usagesummaries"):
+        assert {private, tenant} <= _refs(cluster, path, TEAM_MEMBER), path
+    # A member of the same tenant who reads only its dev namespace: the tenant agent, at either
+    # scope, never the private one.
+    for path in (f"agentsearches?{TAX}", f"namespaces/{TEAM_C}/agentsearches?{TAX}",
+                 f"namespaces/{TEAM_C}/usagesummaries"):
+        refs = _refs(cluster, path, DEV_MEMBER)
+        assert tenant in refs and private not in refs, (path, refs)
+    # Another tenant's member: neither.
+    for path in (f"agentsearches?{TAX}", f"namespaces/{TEAM_C}/agentsearches?{TAX}",
+                 f"namespaces/{TEAM_C}/usagesummaries"):
+        refs = _refs(cluster, path, MEMBER_B)
+        assert not {private, tenant} & refs, (path, refs)
+
+
+def test_audit_rows_of_a_team_namespace_name_its_tenant(team):
+    with psycopg.connect(team.dsn()) as conn:
+        rows = conn.execute("SELECT kind, name, tenant FROM audit_events WHERE namespace = %s", (TEAM_C,)).fetchall()
+    assert {("Agent", SANDBOX), ("Agent", FILER), ("AgentVersion", naming.object_name(SANDBOX, "0.1.0"))} <= \
+        {(kind, name) for kind, name, _ in rows}
+    assert {tenant for _, _, tenant in rows} == {TENANT_C}, rows
+
+
+def test_listing_a_team_namespace_later_brings_its_agents_into_the_tenant(cluster, team):
+    archiver, path = f"{ARCHIVER}@0.1.0", "agentsearches?q=tax+filing+evidence"
+    assert archiver not in _refs(cluster, path, DEV_MEMBER)  # nobody's namespace yet
+    patched = cluster.kubectl("patch", "tenantpolicy", TENANT_C, "--type=merge", "-p",
+                              json.dumps({"spec": {"teamNamespaces": [TEAM_C, LATER_TEAM_C]}}), check=False)
+    assert patched.returncode == 0, patched.stderr
+    wait.until(lambda: archiver in _refs(cluster, path, DEV_MEMBER), timeout=60, interval=0.5,
+               what=f"{archiver} to show to tenant C's members once {LATER_TEAM_C} is a team namespace")
+    assert archiver not in _refs(cluster, path, MEMBER_B)

@@ -52,7 +52,9 @@ def _text(agent: dict[str, Any] | None, version: dict[str, Any]) -> dict[str, An
         "domain": spec.get("domain") or "",
         "type": spec.get("type"),
         "tags": spec.get("tags") or [],
-        "visibility": spec.get("visibility") or "tenant",
+        # Without its Agent (not mirrored yet, or deleted) a version's visibility is unknown: the
+        # narrowest, so that a private agent's versions are never shown tenant-wide meanwhile.
+        "visibility": spec.get("visibility") or ("tenant" if agent else "private"),
         "capability_names": " ".join(c["name"] for c in capabilities),
         "capability_text": " ".join(c.get("description") or "" for c in capabilities),
     }
