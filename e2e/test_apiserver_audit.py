@@ -13,9 +13,11 @@ import json
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +26,14 @@ import psycopg
 import pytest
 from kubernetes import client
 from kubernetes import config as kube_config
+from prometheus_client.parser import text_string_to_metric_families
 
 from e2e import registry as reg
 from e2e import wait
 from e2e.mirror_process import MirrorProcess, local_postgres, start_with_query_api
 from gl_api import GROUP, VERSION
 from gl_devenv import apiserver_audit, build, certs, crd_install
-from gl_devenv.cluster import LocalCluster
+from gl_devenv.cluster import LocalCluster, free_port
 from gl_mirror import audit
 
 NAMESPACE = "audit-team"
@@ -61,6 +64,7 @@ class Env:
     postgres: object
     mirror: MirrorProcess
     workdir: Path
+    metrics_port: int
 
     def kubectl(self, user: str, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         """kubectl with ``user``'s own client certificate: the API server authenticates them, nobody vouches."""
@@ -86,11 +90,13 @@ def env(tmp_path_factory):
                                   input=json.dumps({"apiVersion": "v1", "kind": "List", "items": RBAC}))
         assert applied.returncode == 0, applied.stderr
         with local_postgres() as postgres:
+            metrics_port = free_port()
             mirror = start_with_query_api(cluster, postgres.dsn(), workdir / "mirror.log",
-                                          tuple(apiserver_audit.mirror_args(cluster.run_dir, cluster.pki_dir)))
+                                          (*apiserver_audit.mirror_args(cluster.run_dir, cluster.pki_dir),
+                                           f"--metrics-address=127.0.0.1:{metrics_port}"))
             try:
                 env = Env(cluster, kube_config.new_client_from_config(config_file=str(cluster.kubeconfig)),
-                          postgres, mirror, workdir)
+                          postgres, mirror, workdir, metrics_port)
                 wait.until(lambda: _count(postgres.dsn(), "SELECT count(*) FROM watch_bookmarks") == 6, timeout=60,
                            what="the mirror to list every kind")
                 yield env
@@ -244,7 +250,7 @@ def test_restarting_the_mirror_loses_no_request_and_duplicates_none(env):
             return dict(conn.execute("SELECT request_uid, count(*) FROM audit_events WHERE request_uid = ANY(%s) "
                                      "GROUP BY request_uid", (sent,)).fetchall())
 
-    # The API server retries a failed batch for about 40 s.
+    # A batch cut off by the kill comes again after 30 to 36 s (--audit-webhook-initial-backoff).
     counts = wait.until(lambda: found if len(found := stored()) == len(sent) else None, timeout=90,
                         what=f"all {len(sent)} requests in the trail")
     assert set(counts) == set(sent) and set(counts.values()) == {1}
@@ -252,6 +258,76 @@ def test_restarting_the_mirror_loses_no_request_and_duplicates_none(env):
         assert conn.execute("SELECT request_uid FROM audit_events WHERE request_uid IS NOT NULL GROUP BY request_uid "
                             "HAVING count(*) > 1").fetchall() == []
         assert conn.execute("SELECT * FROM audit_verify()").fetchall() == []
+
+
+def _metric(env: Env, name: str, **labels: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{env.metrics_port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == name and labels.items() <= sample.labels.items())
+
+
+def _spooled_audit_ids(env: Env) -> set[str]:
+    """The auditIDs in the batches waiting in the mirror's spool (each file holds a batch as the API server sent it)."""
+    spool = apiserver_audit.spool_dir(env.cluster.run_dir)
+    return {event["auditID"] for path in spool.glob("*.json") for event in json.loads(path.read_bytes())["items"]}
+
+
+def test_a_postgres_outage_longer_than_the_api_servers_retries_loses_no_request(env):
+    """The API server gives up on a batch after its retries (about 4 minutes); Postgres may be away for longer.
+
+    Rather than wait out those minutes, the test shows the API server has nothing left to retry: the
+    mirror answered every batch 200 (none 503) and holds them on disk, which outlives even a mirror
+    restart, and appends them once Postgres is back, each request exactly once."""
+    _created_and_modified_by_alice(env, "through-outage")
+    custom = client.CustomObjectsApi(env.api)
+    refused_before = _metric(env, "greenlang_registry_mirror_apiserver_audit_batches_total", code="503")
+    sent: list[str] = []
+    env.postgres.stop("fast")
+    try:
+        for n in range(20):
+            _, _, headers = custom.patch_namespaced_custom_object_with_http_info(
+                GROUP, VERSION, NAMESPACE, "agents", "through-outage",
+                {"metadata": {"annotations": {"e2e/sequence": str(n)}}})
+            sent.append(headers["Audit-Id"])
+            time.sleep(0.1)
+        wait.until(lambda: set(sent) <= _spooled_audit_ids(env), timeout=30,
+                   what="every request of the outage on the mirror's disk")
+        assert _metric(env, "greenlang_registry_mirror_apiserver_audit_batches_total", code="503") == refused_before
+        assert _metric(env, "greenlang_registry_mirror_audit_spooled_batches") >= 1
+
+        # The spool is now the only copy: a mirror killed and started again while Postgres is still away keeps it.
+        env.mirror.process.kill()
+        env.mirror.process.wait(timeout=10)
+        env.mirror.start()
+        wait.until(lambda: _listening(apiserver_audit.port(env.cluster.run_dir)), timeout=60,
+                   what="the restarted mirror's audit listener, Postgres still away")
+        assert set(sent) <= _spooled_audit_ids(env)
+    finally:
+        env.postgres.start()
+
+    def stored() -> dict[str, int]:
+        with psycopg.connect(env.postgres.dsn()) as conn:
+            return dict(conn.execute("SELECT request_uid, count(*) FROM audit_events WHERE request_uid = ANY(%s) "
+                                     "GROUP BY request_uid", (sent,)).fetchall())
+
+    # Well before the API server's first retry (30 s after a failure) could have brought anything.
+    counts = wait.until(lambda: found if len(found := stored()) == len(sent) else None, timeout=25,
+                        what=f"all {len(sent)} requests of the outage in the trail")
+    assert set(counts.values()) == {1}
+    wait.until(lambda: _metric(env, "greenlang_registry_mirror_audit_spooled_batches") == 0, timeout=30,
+               what="the spool to drain")
+    assert _metric(env, "greenlang_registry_mirror_audit_flushed_batches_total") >= 1
+    with psycopg.connect(env.postgres.dsn()) as conn:
+        # In arrival order: the requests' rows follow one another as the requests did.
+        order = [uid for (uid,) in conn.execute("SELECT request_uid FROM audit_events WHERE request_uid = ANY(%s) "
+                                                "ORDER BY id", (sent,))]
+    assert order == sent
+    verified = subprocess.run([sys.executable, "-m", "gl_mirror", "audit-verify", f"--dsn={env.postgres.dsn()}",
+                               f"--kubeconfig={env.cluster.kubeconfig}",
+                               f"--anchor-namespace={env.mirror.own_anchor_namespace}"],
+                              capture_output=True, text=True, timeout=60)
+    assert verified.returncode == 0 and "audit trail intact" in verified.stdout, verified.stdout + verified.stderr
 
 
 def _event(audit_id: str, name: str) -> dict:
@@ -306,6 +382,19 @@ def test_a_batch_sent_again_adds_nothing_and_only_the_api_server_may_send(env):
 
     status, body = _post(env, {"kind": "Event", "apiVersion": "audit.k8s.io/v1"}, apiserver)
     assert status == 400 and "apiVersion/kind must be audit.k8s.io/v1 EventList" in body["message"]
+
+
+def test_a_nul_in_one_request_loses_no_request_of_its_batch(env):
+    """Postgres text cannot hold NUL; a client putting one in an annotation must not make the batch,
+    with other users' requests in it, fail: the character is stored as U+FFFD and the batch goes in."""
+    _, _, apiserver = apiserver_audit.tls(env.cluster.pki_dir)
+    with_nul, beside = _event(str(uuid.uuid4()), "with-nul"), _event(str(uuid.uuid4()), "beside-it")
+    with_nul["requestObject"] = {"metadata": {"annotations": {"note": "nul\u0000here"}}}
+    batch = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [with_nul, beside]}
+    assert _post(env, batch, apiserver) == (200, {"stored": 2, "duplicates": 0})
+    ((change,),) = [(row[4],) for row in env.rows("name = 'with-nul'")]
+    assert "nul\ufffdhere" in json.dumps(change, ensure_ascii=False)
+    assert len(env.rows("name = 'beside-it'")) == 1
 
 
 def test_without_the_api_servers_log_a_delete_names_no_deleter(env):

@@ -9,8 +9,10 @@ the API server posts those records, in batches, to the mirror's ingest listener 
 * the policy records the registry's groups only: reads at ``Metadata``, writes at ``Request``,
   deletes at ``RequestResponse`` (the response names the deleted object's uid);
 * the listener's port is fixed when the API server starts, so the mirror can come later. Until
-  it listens the API server retries each batch (5 attempts over about 40 s, all errors count) and
-  then drops it, logging the events; requests are never held up (``batch`` mode is asynchronous).
+  it listens the API server retries each batch (5 attempts over at least 4 minutes, all errors
+  count) and then drops it, logging the events; requests are never held up (``batch`` mode is
+  asynchronous). The mirror answers once a batch is in its spool (``spool_dir``), so a Postgres
+  outage, however long, costs the API server no retries.
 
 Off unless asked for (``LocalCluster(..., audit_webhook=True)``; ``gl-dev up`` asks when it runs
 the mirror): an API server whose batches find no listener keeps retrying them, and its shutdown
@@ -30,11 +32,15 @@ SENDER = "kube-apiserver-audit"
 INGEST_PATH = "/audit/v1/events"
 REGISTRY_GROUPS = ("registry.greenlang.ai", "search.registry.greenlang.ai")
 SETTINGS = "audit-webhook.json"
-# Sent within about a second (the default waits up to 30 s); at most 400 events a batch. The
-# first retry comes after 5 s, the fifth and last about 40 s after the first attempt.
+SPOOL = "audit-spool"
+# Sent within about a second (the default waits up to 30 s); at most 400 events a batch.
+# k8s.io/apiserver (pkg/util/webhook.DefaultRetryBackoffWithInitialDelay) makes 5 attempts, waiting
+# the initial backoff times 1, 1.5, 2.25 and 3.375 between them, each wait plus up to 20 % jitter:
+# from 30 s, the last attempt comes 244 to 293 s after the first. A mirror away for less than about
+# 4 minutes therefore loses nothing; the price is that a batch refused once waits at least 30 s.
 BATCH_FLAGS = ("--audit-webhook-mode=batch", "--audit-webhook-batch-max-size=400",
                "--audit-webhook-batch-max-wait=1s", "--audit-webhook-batch-buffer-size=10000",
-               "--audit-webhook-initial-backoff=5s", "--audit-webhook-version=audit.k8s.io/v1")
+               "--audit-webhook-initial-backoff=30s", "--audit-webhook-version=audit.k8s.io/v1")
 
 
 def policy() -> dict:
@@ -97,6 +103,11 @@ def port(run_dir: Path) -> int | None:
         return None
 
 
+def spool_dir(run_dir: Path) -> Path:
+    """Where the mirror keeps batches until Postgres has them: beside the cluster, not in a caller's directory."""
+    return run_dir / SPOOL
+
+
 def mirror_args(run_dir: Path, pki_dir: Path) -> list[str]:
     """`gl-mirror run` flags for the ingest listener the API server sends to; none without the backend."""
     listen = port(run_dir)
@@ -104,4 +115,5 @@ def mirror_args(run_dir: Path, pki_dir: Path) -> list[str]:
         return []
     ca, serving, _ = tls(pki_dir)
     return [f"--audit-address=127.0.0.1:{listen}", f"--audit-cert={serving.cert}", f"--audit-key={serving.key}",
-            f"--audit-client-ca={ca.cert}", f"--audit-allowed-names={SENDER}"]
+            f"--audit-client-ca={ca.cert}", f"--audit-allowed-names={SENDER}",
+            f"--audit-spool-dir={spool_dir(run_dir)}"]

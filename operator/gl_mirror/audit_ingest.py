@@ -2,9 +2,10 @@
 
 Mutual TLS: a client must present a certificate from ``--audit-client-ca`` (a CA for this link
 alone) whose common name is one of ``--audit-allowed-names``; anyone else is refused before a
-byte is read. A batch is answered 200 only once its rows are committed; while Postgres is away
-the answer is 503 and the API server sends the batch again (it retries on any error), so what it
-sent is stored once: nothing lost, nothing duplicated (``request_log.store``).
+byte is read. A batch is answered 200 once it is on disk in the spool (``audit_spool``), which
+appends it to the trail behind every batch before it, at once or when Postgres is back; the
+answer names the rows stored when that took less than ``WAIT`` seconds. Only a batch that cannot
+be written to disk gets 503, and the API server sends it again (it retries on any error).
 """
 
 from __future__ import annotations
@@ -15,19 +16,19 @@ import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
-import psycopg
 from prometheus_client import Counter
 
-from gl_mirror import request_log
+from gl_mirror import audit_spool, request_log
 
 log = logging.getLogger(__name__)
 PATH = "/audit/v1/events"
 # 400 events at RequestResponse level, each with its objects, stay far below this.
 MAX_BODY = 64 * 1024 * 1024
-EVENTS = Counter("greenlang_registry_mirror_apiserver_audit_events_total",
-                 "Audit events received from the API server, by what became of them.", ["result"])
+# How long an answer waits for the batch's rows to be committed; the API server's own limit is 30 s.
+WAIT = 5.0
 BATCHES = Counter("greenlang_registry_mirror_apiserver_audit_batches_total",
                   "Audit batches received from the API server, by HTTP answer.", ["code"])
 
@@ -38,7 +39,7 @@ def _sender(connection: Any) -> str | None:
     return names[0] if names else None
 
 
-def _handler(dsn: str, allowed_names: tuple[str, ...]) -> type[BaseHTTPRequestHandler]:
+def _handler(spool: audit_spool.Spool, flusher: audit_spool.Flusher, allowed_names: tuple[str, ...]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # the API server keeps its connection open between batches
         timeout = 60
@@ -67,22 +68,24 @@ def _handler(dsn: str, allowed_names: tuple[str, ...]) -> type[BaseHTTPRequestHa
                 self._send(413, {"message": f"a batch of {length} bytes exceeds {MAX_BODY}: lower "
                                             "--audit-webhook-batch-max-size"})
                 return
+            body = self.rfile.read(length)
             try:
-                found = request_log.records(json.loads(self.rfile.read(length) or b"null"))
+                found = request_log.records(json.loads(body or b"null"))
             except ValueError as error:  # json.JSONDecodeError is one
                 self._send(400, {"message": f"not an audit batch: {error}"})
                 return
-            try:
-                with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-                    stored, duplicates = request_log.store(conn, found)
-            except psycopg.Error as error:
-                log.warning("could not store %d audit events (%s); the API server will send them again",
-                            len(found), str(error).strip().splitlines()[0] if str(error).strip() else error)
-                self._send(503, {"message": "the audit trail cannot be written now; send the batch again"})
+            if not found:
+                self._send(200, {"stored": 0, "duplicates": 0})
                 return
-            EVENTS.labels(result="stored").inc(stored)
-            EVENTS.labels(result="duplicate").inc(duplicates)
-            self._send(200, {"stored": stored, "duplicates": duplicates})
+            try:
+                name = spool.add(body, found[0].audit_id, len(found))
+            except OSError as error:
+                log.error("could not spool %d audit events (%s); the API server will send them again", len(found),
+                          error)
+                self._send(503, {"message": "the audit spool cannot be written now; send the batch again"})
+                return
+            # Committed by now, as a rule; if not, the batch is on disk and appended when Postgres answers.
+            self._send(200, flusher.outcome(name, WAIT) or {"spooled": name})
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("audit ingest: " + format, *args)
@@ -99,14 +102,19 @@ class _Server(ThreadingHTTPServer):
 
 
 def serve(dsn: str, address: tuple[str, int], certfile: str, keyfile: str, client_ca: str,
-          allowed_names: tuple[str, ...]) -> ThreadingHTTPServer:
-    """Start the HTTPS listener in a thread; only clients with a certificate from ``client_ca`` get past TLS."""
+          allowed_names: tuple[str, ...], spool_dir: Path) -> ThreadingHTTPServer:
+    """Start the HTTPS listener in a thread; only clients with a certificate from ``client_ca`` get past TLS.
+
+    What an earlier run left in ``spool_dir`` is appended first; Postgres need not be up yet."""
+    spool = audit_spool.Spool(spool_dir)
+    flusher = audit_spool.Flusher(dsn, spool)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(certfile, keyfile)
     context.load_verify_locations(cafile=client_ca)
     context.verify_mode = ssl.CERT_REQUIRED
-    server = _Server(address, _handler(dsn, allowed_names))
+    server = _Server(address, _handler(spool, flusher, allowed_names))
     # The handshake happens in each connection's own thread, so one slow client holds up no other.
     server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    flusher.start()
     threading.Thread(target=server.serve_forever, name="audit-ingest", daemon=True).start()
     return server

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import prometheus_client
@@ -26,8 +27,9 @@ EPILOG = """examples:
   gl-mirror run --dsn postgresql://registry@127.0.0.1:5432/greenlang
   GL_MIRROR_DSN=postgresql://... gl-mirror run --kubeconfig ~/.kube/config --metrics-address 127.0.0.1:9091
   gl-mirror audit-verify --dsn postgresql://... --kubeconfig ~/.kube/config
+  # the API server's audit webhook posts here; batches wait in the spool while Postgres is away
   gl-mirror run --dsn ... --audit-address 0.0.0.0:9443 --audit-cert tls.crt --audit-key tls.key \
-      --audit-client-ca apiserver-audit-ca.crt     # the API server's audit webhook posts here
+      --audit-client-ca apiserver-audit-ca.crt --audit-spool-dir /var/lib/gl-mirror/audit-spool
 """
 
 
@@ -60,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_address != "off":
         host, _, port = args.metrics_address.rpartition(":")
         prometheus_client.start_http_server(int(port), addr=host or "0.0.0.0")
-    _migrate_when_ready(args.dsn, stop)
-    if args.audit_address:
+    if args.audit_address:  # before Postgres answers: batches then wait in the spool, not in the API server
         _serve_audit_ingest(args)
+    _migrate_when_ready(args.dsn, stop)
     api = api_client(args.kubeconfig, args.context)
     mirror = Mirror(api, args.dsn, deletes_logged=bool(args.audit_address))
     mirror.start()
@@ -116,12 +118,12 @@ def _serve_audit_ingest(args: argparse.Namespace) -> None:
     host, _, port = args.audit_address.rpartition(":")
     try:
         audit_ingest.serve(args.dsn, (host or "0.0.0.0", int(port)), args.audit_cert, args.audit_key,
-                           args.audit_client_ca, names)
+                           args.audit_client_ca, names, Path(args.audit_spool_dir))
     except (OSError, ValueError) as error:
         raise SystemExit(f"gl-mirror: cannot receive audit events on --audit-address {args.audit_address}: "
                          f"{error}") from error
-    log.info("receiving the API server's audit log on %s%s from %s", args.audit_address, audit_ingest.PATH,
-             ", ".join(names))
+    log.info("receiving the API server's audit log on %s%s from %s; spooled in %s until Postgres has it",
+             args.audit_address, audit_ingest.PATH, ", ".join(names), Path(args.audit_spool_dir).resolve())
 
 
 def verify_audit(args: argparse.Namespace) -> int:
@@ -175,6 +177,10 @@ def parser() -> argparse.ArgumentParser:
     runner.add_argument("--audit-client-ca", help="PEM CA whose client certificates may send audit events")
     runner.add_argument("--audit-allowed-names", default="kube-apiserver-audit",
                         help="comma-separated common names of those certificates (default: %(default)s)")
+    runner.add_argument("--audit-spool-dir", default="audit-spool",
+                        help="directory (created, mode 0700) where received audit batches wait, fsync'd, until "
+                             "Postgres has them; use a persistent volume in a pod (default: %(default)s, under the "
+                             "working directory)")
     runner.add_argument("--anchor-namespace", default=anchor.DEFAULT_NAMESPACE,
                         help="namespace of the ConfigMap %s holding the audit chain's head (default: %%(default)s)"
                              % anchor.NAME)

@@ -56,8 +56,23 @@ def records(body: Any) -> list[RequestRecord]:
         return []
     if not isinstance(items, list):
         raise ValueError("items must be a list of audit events")
-    found = [record(event, f"items[{index}]") for index, event in enumerate(items)]
+    found = [record(_storable(event), f"items[{index}]") for index, event in enumerate(items)]
     return [r for r in found if r is not None]
+
+
+NUL_STANDIN = "\ufffd"
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with every NUL character replaced by U+FFFD: Postgres text cannot hold NUL, and a
+    client that puts one in an annotation must not make its batch, with other users' requests, fail."""
+    if isinstance(value, str):
+        return value.replace("\x00", NUL_STANDIN)
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
 
 
 def record(event: Any, where: str = "event") -> RequestRecord | None:
