@@ -36,6 +36,7 @@ class MirrorProcess:
         self.kubeconfig, self.dsn, self.log, self.args = kubeconfig, dsn, log, args or []
         self.process: subprocess.Popen[bytes] | None = None
         self.own_anchor_namespace: str | None = None
+        self.query_api_cluster = None  # the cluster its query API is registered with, if it is
 
     def start(self) -> None:
         if self.own_anchor_namespace is None and not any(a.startswith("--anchor-namespace") for a in self.args):
@@ -51,9 +52,16 @@ class MirrorProcess:
                  "--metrics-address=off", *self.args], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
 
     def stop(self) -> None:
+        """Stop it, and take back what it registered: an APIService whose server is gone makes every
+        namespace deletion in the cluster wait (the namespace controller cannot list its resources)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=20)
+        if self.query_api_cluster is not None:
+            from gl_devenv import registry_services
+
+            registry_services.uninstall_query_api(self.query_api_cluster)
+            self.query_api_cluster = None
 
 
 def start_with_query_api(cluster, dsn: str, log: Path, args: tuple[str, ...] = ()) -> MirrorProcess:
@@ -68,4 +76,5 @@ def start_with_query_api(cluster, dsn: str, log: Path, args: tuple[str, ...] = (
                                                               f"--api-key={serving.key}", *args])
     mirror.start()
     registry_services.install_query_api(cluster, Path(cluster.pki_dir), port)
+    mirror.query_api_cluster = cluster
     return mirror

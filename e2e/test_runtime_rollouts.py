@@ -246,7 +246,9 @@ def test_blue_green_tries_the_new_version_on_its_preview_and_never_switches_to_a
     with Load(api, dev, "cbam-preview", TRAFFIC, rate=10):
         published(runtime_stack, api, team, CBAM, "experimental", version="2.3.2")
         available_on(api, dev, "2.3.2", timeout=150)
-    assert core.read_namespaced_service("cbam", dev).spec.selector["registry.greenlang.ai/version"] == "2.3.2"
+    # The switch is recorded in the status first, then carried out in the same round.
+    wait.until(lambda: core.read_namespaced_service("cbam", dev).spec.selector["registry.greenlang.ai/version"]
+               == "2.3.2", timeout=10, what="the Service to select 2.3.2")
     assert "2.3.1" in versions_running(api, dev)  # kept for the rollback window
 
 

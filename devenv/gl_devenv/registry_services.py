@@ -114,10 +114,15 @@ def start_mirror(cluster: LocalCluster, dsn: str, timeout: float = 60) -> str:
     return "/apis/search.registry.greenlang.ai/v1alpha1"
 
 
+def uninstall_query_api(cluster: Any) -> None:
+    """Unregister the query API: while registered without a server, namespaces cannot be deleted."""
+    cluster.kubectl("delete", "apiservice", "v1alpha1.search.registry.greenlang.ai", "--ignore-not-found",
+                    check=False)
+
+
 def stop_mirror(cluster: LocalCluster) -> None:
     if cluster.is_running():
-        cluster.kubectl("delete", "apiservice", "v1alpha1.search.registry.greenlang.ai", "--ignore-not-found",
-                        check=False)
+        uninstall_query_api(cluster)
     cluster.processes.stop(MIRROR, grace=15)
 
 
