@@ -21,7 +21,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from gl_mirror import audit_spool, request_log
+from gl_mirror import audit_spool, json_http, request_log
 
 log = logging.getLogger(__name__)
 PATH = "/audit/v1/events"
@@ -46,12 +46,7 @@ def _handler(spool: audit_spool.Spool, flusher: audit_spool.Flusher, allowed_nam
 
         def _send(self, code: int, body: dict[str, Any]) -> None:
             BATCHES.labels(code=str(code)).inc()
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            json_http.send_json(self, code, body)
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             if self.path.split("?")[0] != PATH:

@@ -16,7 +16,6 @@ transaction, so that Postgres row-level security returns only what the user may 
 
 from __future__ import annotations
 
-import json
 import logging
 import ssl
 import threading
@@ -30,7 +29,7 @@ from kubernetes import client
 
 from gl_api import GROUP as REGISTRY_GROUP
 from gl_kube import access
-from gl_mirror import anchor, audit, search
+from gl_mirror import anchor, audit, json_http, search
 from gl_mirror.search_index import default_embedder
 
 log = logging.getLogger(__name__)
@@ -177,12 +176,7 @@ class QueryService:
 def _handler(service: QueryService) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _send(self, code: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            json_http.send_json(self, code, body)
 
         def _identity(self) -> Identity | None:
             peer = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
