@@ -275,7 +275,11 @@ def _team_grants() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def team(cluster, api, isolated):
+def team(cluster, api, isolated, operator_process):
+    # The bindings below are the whole of who reads what: a running operator would bind every member
+    # of tenant C in each of its namespaces (the team namespace included), as provisioning does.
+    if operator_process.running():
+        operator_process.stop()
     namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
                   for ns in (NS_C, TEAM_C, LATER_TEAM_C)]
     try:
