@@ -3,9 +3,10 @@
 Creates AgentVersions and Promotions through the API server in three modes, alternated round by
 round so all see the same machine:
 
-- ``api-server``: no admission of ours at all (the identity policies unbound, no webhooks);
+- ``api-server``: no admission of ours at all (every admission policy of ours unbound, no webhooks);
 - ``cel``: the admission policies inside the API server (identity stamping and checks, the
-  promotion-identity rules) — the baseline the target is measured against;
+  promotion-identity rules, the release records an AgentVersion create is checked against) — the
+  baseline the target is measured against;
 - ``webhooks``: those plus the registry's webhooks (``publish`` and ``promotion``, deciding with OPA).
 
 at 1 and at 16 concurrent clients. Target: webhooks/cel p50 <= 1.5 and p99 <= 2.5 at both.

@@ -33,10 +33,16 @@ from gl_api import GROUP, VERSION  # noqa: E402
 from gl_devenv import certs, crd_install, registry_services, webhook_service  # noqa: E402
 from gl_devenv.cluster import LocalCluster  # noqa: E402
 
-IDENTITY_BINDINGS = (("mutatingadmissionpolicybinding", "identity.registry.greenlang.ai"),
-                     ("validatingadmissionpolicybinding", "identity.registry.greenlang.ai"),
-                     ("validatingadmissionpolicybinding", "promotion-identity.registry.greenlang.ai"))
 CRDS = REPO / "crds"
+ADMISSION_POLICIES = sorted(CRDS.glob("admission_*.yaml"))
+
+
+def _policy_bindings() -> list[tuple[str, str]]:
+    """(kind, name) of every admission policy binding the registry installs: unbound, none of its CEL runs."""
+    import yaml
+
+    return [(doc["kind"].lower(), doc["metadata"]["name"]) for path in ADMISSION_POLICIES
+            for doc in yaml.safe_load_all(path.read_text()) if doc and doc["kind"].endswith("PolicyBinding")]
 
 
 def digest(text: str) -> str:
@@ -196,10 +202,9 @@ class Stack:
 
     def set_policies(self, on: bool, probe: dict[str, Any], namespace: str) -> None:
         if on:
-            self.kubectl("apply", "-f", str(CRDS / "admission_identity.yaml"), "-f",
-                         str(CRDS / "admission_promotion-identity.yaml"))
+            self.kubectl("apply", *(arg for path in ADMISSION_POLICIES for arg in ("-f", str(path))))
         else:
-            for kind, name in IDENTITY_BINDINGS:
+            for kind, name in _policy_bindings():
                 self.kubectl("delete", kind, name, "--ignore-not-found")
         self._until(lambda: self._dry_run_stamped(probe, namespace) is on, f"admission policies {'on' if on else 'off'}")
 
