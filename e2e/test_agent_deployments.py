@@ -134,7 +134,10 @@ def test_rolling_update_moves_to_the_new_version(cluster, api, tenant):
     status = wait_status(api, dev, "2.4.0 stable", lambda s: s.get("stableVersion") == "2.4.0"
                          and s.get("phase") == "Available")
     assert "canaryVersion" not in status
-    (only,) = deployments(api, dev).values()
+    # The promotion is recorded in the status first, then applied to the Deployment in the same round.
+    only = wait.until(lambda: (found := list(deployments(api, dev).values())) and len(found) == 1
+                      and (found[0].metadata.annotations or {}).get("registry.greenlang.ai/stable-history")
+                      and found[0], timeout=10, what="the Deployment to record 2.3.1 in its stable history")
     assert only.metadata.name == "cbam"
     assert only.spec.template.metadata.labels["registry.greenlang.ai/version"] == "2.4.0"
     assert only.metadata.annotations["registry.greenlang.ai/stable-history"] == "2.3.1"
