@@ -68,8 +68,7 @@ class RuntimeStack:
     def gl(self, *args: str) -> subprocess.CompletedProcess[str]:
         """The `gl` CLI as a user runs it, with the S3 settings `gl-dev up` prints."""
         env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig), "COLUMNS": "250", "GL_S3_BUCKET": BUCKET,
-               "GL_S3_ENDPOINT": self.s3_endpoint, "GL_PROMETHEUS_URL": self.prometheus_url,
-               **s3_server.CREDENTIALS}
+               "GL_S3_ENDPOINT": self.s3_endpoint, **s3_server.CREDENTIALS}
         return subprocess.run([sys.executable, "-c", "from gl_cli.main import main; main()", *args],
                               capture_output=True, text=True, env=env, timeout=120)
 

@@ -537,9 +537,8 @@ def test_real_requests_as_each_member_get_the_documented_answers(registry):
 def _gl(registry: Registry, user: str, groups: tuple[str, ...], *args: str) -> subprocess.CompletedProcess[str]:
     """`gl` as ``user``, authenticated by a client certificate (no impersonation)."""
     kubeconfig = registry.cluster.user_kubeconfig(user, groups)
-    environment = {k: v for k, v in os.environ.items() if k != "GL_PROMETHEUS_URL"}  # usage as the registry recorded it
     return subprocess.run([sys.executable, "-c", "from gl_cli.main import main; main()", *args], capture_output=True,
-                          text=True, env={**environment, "KUBECONFIG": str(kubeconfig), "COLUMNS": "250"},
+                          text=True, env={**os.environ, "KUBECONFIG": str(kubeconfig), "COLUMNS": "250"},
                           timeout=120)
 
 

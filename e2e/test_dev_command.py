@@ -68,7 +68,7 @@ def test_up_runs_the_registry_and_down_stops_it(tmp_path):
         assert exports["GL_S3_BUCKET"] == "greenlang-agents"
         assert exports["GL_S3_ENDPOINT"].startswith(f"http://{node.NODE_IP}:")  # agent pods fetch artifacts there
         assert exports["PATH"].split(":")[0] == str(build.binary("kubernetes", "kubectl").parent)
-        assert exports["GL_PROMETHEUS_URL"].startswith("http://127.0.0.1:")
+        assert "GL_PROMETHEUS_URL" not in exports  # users read metrics through the registry, never Prometheus
         assert "CRDs installed; webhooks at https://127.0.0.1:" in up.stderr
         assert "deciding with OPA at http://127.0.0.1:" in up.stderr
         assert "operator running" in up.stderr

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-from pathlib import Path
 import signal
 import sys
 import time
@@ -20,7 +19,7 @@ from kubernetes import client
 
 from e2e import registry as reg
 from e2e import wait
-from e2e.mirror_process import MirrorProcess, local_postgres
+from e2e.mirror_process import local_postgres, start_with_query_api
 from e2e.runtime_stack import CAPABILITY, CBAM, CBAM_DEFECTIVE, Load
 from e2e.test_agent_deployments import conditions, deploy, glad_status, wait_status
 from gl_devenv import node
@@ -29,11 +28,12 @@ pytestmark = pytest.mark.usefixtures("runtime_operator")
 
 
 @pytest.fixture(scope="module")
-def audit_db(cluster, tmp_path_factory):
-    """The Postgres mirror over the session's cluster: where rollbacks land in the audit trail."""
+def audit_db(runtime_stack, cluster, tmp_path_factory):
+    """The Postgres mirror over the session's cluster: where rollbacks land in the audit trail, and
+    what `gl agent metrics` asks (its query API asks Prometheus on the caller's behalf)."""
     with local_postgres() as postgres:
-        mirror = MirrorProcess(Path(cluster.kubeconfig), postgres.dsn(), tmp_path_factory.mktemp("mirror") / "log")
-        mirror.start()
+        mirror = start_with_query_api(cluster, postgres.dsn(), tmp_path_factory.mktemp("mirror") / "log",
+                                      (f"--prometheus-url={runtime_stack.prometheus_url}",))
         try:
             yield postgres
         finally:
@@ -107,7 +107,8 @@ def running_231(stack, cluster, api, tenant, strategy: dict, replicas: int = 2) 
     return team, dev
 
 
-def test_a_deployed_agent_runs_in_real_pods_and_answers_through_its_service(runtime_stack, cluster, api, tenant):
+def test_a_deployed_agent_runs_in_real_pods_and_answers_through_its_service(runtime_stack, cluster, api, tenant,
+                                                                           audit_db):
     team, dev = tenant["team"], tenant["dev"]
     published(runtime_stack, api, team, CBAM, "experimental")
     deploy(cluster, dev, team, version="2.3.1", replicas=2)
@@ -143,13 +144,21 @@ def test_a_deployed_agent_runs_in_real_pods_and_answers_through_its_service(runt
     wait.until(lambda: sum(float(s["value"][1]) for s in runtime_stack.query(promql)) >= 2, timeout=30,
                what="Prometheus to have scraped both answers")
 
+    # The user has no Prometheus address: the registry asks Prometheus for them, for what they may see.
     def measured() -> dict:
         listed = runtime_stack.gl("agent", "metrics", f"{reg.AGENT}@2.3.1", "--window", "1h", "-n", team, "-o", "json")
         assert listed.returncode == 0, listed.stderr
         return json.loads(listed.stdout)["items"][0]
-    figures = wait.until(lambda: (m := measured())["requests"] >= 2 and m, timeout=30, what="2 requests measured")
+    figures = wait.until(lambda: (m := measured())["requests"] >= 2 and m, timeout=60, what="2 requests measured")
+    assert figures["source"] == "prometheus" and figures["window"] == "1h"
     assert (figures["errors"], figures["errorRate"]) == (0, 0.0)  # a 400 is the caller's error, not the agent's
     assert figures["p50LatencyMs"] > 0
+    # Someone of no tenant gets nothing, and no PromQL of their own reaches Prometheus.
+    path = f"/apis/search.registry.greenlang.ai/v1alpha1/namespaces/{team}/usagesummaries?window=1h"
+    stranger = cluster.kubectl("get", "--raw", path, "--as=mallory", check=False)
+    assert stranger.returncode != 0 and "forbidden" in stranger.stderr.lower()
+    injected = cluster.kubectl("get", "--raw", path.replace("window=1h", "window=1h%5D)%20or%20up%5B1h"), check=False)
+    assert injected.returncode != 0 and "give a number and a unit" in injected.stderr
 
     # What the promotion checks read: usage measured from the pods, written back to the version.
     usage = wait.until(lambda: (reg.status(api, team, "agentversions", f"{reg.AGENT}-2.3.1").get("usage") or {})

@@ -116,6 +116,17 @@ def measurement(values: Mapping[str, float | None]) -> dict[str, Any]:
     return result
 
 
+WINDOW_PATTERN = r"[0-9]+[smhdw]"  # whole string (re.fullmatch): nothing else reaches PromQL
+
+
+def usage(values: Mapping[str, float | None], range_: str) -> dict[str, Any]:
+    """What a user reads of one version over ``range_``: requests, errors, error rate, p50/p95/p99 (ms)."""
+    figures = measurement(values)
+    return {"requests": figures.get("requests", 0), "errors": int(round(values.get("errors") or 0)),
+            ERROR_RATE: figures.get(ERROR_RATE), P50: figures.get(P50), P95: figures.get(P95),
+            P99: figures.get(P99), "window": range_}
+
+
 # --- judging ------------------------------------------------------------------------------------
 
 class Outcome(str, enum.Enum):

@@ -22,7 +22,7 @@ from gl_devenv import (build, cluster, crd_install, health, images, node, postgr
                        registry_services, webhook_service)
 
 EPILOG = """examples:
-  eval "$(gl-dev up)"        # exports KUBECONFIG, PATH (kubectl, gl), the S3 settings and GL_PROMETHEUS_URL
+  eval "$(gl-dev up)"        # exports KUBECONFIG, PATH (kubectl, gl) and the S3 settings
   kubectl get greenlang
   gl-dev down --purge
 """
@@ -74,14 +74,16 @@ def _up(args: argparse.Namespace) -> int:
         if not database.running():
             database.start()
         (args.home / "postgres.port").write_text(str(database.port))
-        path = registry_services.start_mirror(local, database.dsn())
+        path = registry_services.start_mirror(local, database.dsn(),
+                                              prometheus_url=runtime_env.get("GL_PROMETHEUS_URL"))
         running.append(f"Postgres at {database.dsn()}; mirror serving {path}")
     print(f"ready: {local.server}; {'; '.join(running)}. Use it with:", file=sys.stderr)
     print(f"export KUBECONFIG={local.kubeconfig}")
     # kubectl as built for this cluster, and gl from this installation, ahead of anything else.
     tools = [str(build.binary("kubernetes", "kubectl").parent), str(Path(sys.executable).parent)]
     print(f"export PATH={':'.join(tools)}:$PATH")
-    for key, value in {**s3, **({"GL_PROMETHEUS_URL": runtime_env["GL_PROMETHEUS_URL"]} if runtime_env else {})}.items():
+    # No GL_PROMETHEUS_URL: users read metrics through the registry, which scopes them to what they may see.
+    for key, value in s3.items():
         print(f"export {key}={value}")
     return 0
 

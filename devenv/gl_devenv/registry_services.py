@@ -95,8 +95,11 @@ def install_query_api(cluster: object, pki_dir: Path, port: int) -> None:
 MIRROR = "gl-mirror"
 
 
-def start_mirror(cluster: LocalCluster, dsn: str, timeout: float = 60) -> str:
-    """Run `gl-mirror` with its query API, registered as an aggregated API; returns the API path."""
+def start_mirror(cluster: LocalCluster, dsn: str, timeout: float = 60, prometheus_url: str | None = None) -> str:
+    """Run `gl-mirror` with its query API, registered as an aggregated API; returns the API path.
+
+    With ``prometheus_url`` it answers `gl agent metrics` with live figures, on the callers' behalf.
+    """
     processes = cluster.processes
     ports_file = cluster.run_dir / f"{MIRROR}.ports"
     if not processes.running(MIRROR):
@@ -106,6 +109,7 @@ def start_mirror(cluster: LocalCluster, dsn: str, timeout: float = 60) -> str:
         processes.spawn(MIRROR, [sys.executable, "-m", "gl_mirror", "run", f"--kubeconfig={cluster.kubeconfig}",
                                  f"--dsn={dsn}", "--metrics-address=off", f"--api-address=127.0.0.1:{port}",
                                  f"--api-cert={serving.cert}", f"--api-key={serving.key}",
+                                 *([f"--prometheus-url={prometheus_url}"] if prometheus_url else []),
                                  # The API server's audit log, if it was started to send one.
                                  *apiserver_audit.mirror_args(cluster.run_dir, cluster.pki_dir)],
                         cwd=cluster.workdir)

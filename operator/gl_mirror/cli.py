@@ -84,6 +84,7 @@ def _serve_query_api(args: argparse.Namespace, api: Any) -> None:
     """Serve search and audit to the aggregation layer, trusting the API server's request-header CA."""
     from kubernetes import client
 
+    from gl_kube.prometheus import Prometheus
     from gl_mirror import query_api
 
     if not (args.api_cert and args.api_key):
@@ -97,8 +98,10 @@ def _serve_query_api(args: argparse.Namespace, api: Any) -> None:
     ca_file.write(ca_pem)
     ca_file.close()
     host, _, port = args.api_address.rpartition(":")
-    query_api.serve(query_api.QueryService(args.dsn, api, allowed, anchor_namespace=args.anchor_namespace),
-                    (host or "0.0.0.0", int(port)), args.api_cert, args.api_key, ca_file.name)
+    prometheus = Prometheus(args.prometheus_url, timeout=10) if args.prometheus_url else None
+    service = query_api.QueryService(args.dsn, api, allowed, anchor_namespace=args.anchor_namespace,
+                                     prometheus=prometheus)
+    query_api.serve(service, (host or "0.0.0.0", int(port)), args.api_cert, args.api_key, ca_file.name)
     log.info("query API listening on %s", args.api_address)
 
 
@@ -170,6 +173,9 @@ def parser() -> argparse.ArgumentParser:
     runner.add_argument("--api-address", help="host:port to serve the aggregated query API on (TLS); default: off")
     runner.add_argument("--api-cert", help="PEM serving certificate for the query API")
     runner.add_argument("--api-key", help="PEM private key of --api-cert")
+    runner.add_argument("--prometheus-url", default=os.environ.get("GL_PROMETHEUS_URL"),
+                        help="Prometheus scraping the agents, asked for `usagesummaries?window=` on the callers' "
+                             "behalf (default: $GL_PROMETHEUS_URL; without it only recorded usage is served)")
     runner.add_argument("--audit-address", help="host:port to receive the API server's audit webhook on (mutual "
                                                 "TLS); its DELETE records then name who deleted; default: off")
     runner.add_argument("--audit-cert", help="PEM serving certificate for --audit-address")

@@ -12,11 +12,17 @@ transaction, so that Postgres row-level security returns only what the user may 
     GET /apis/search.registry.greenlang.ai/v1alpha1/namespaces/NS/auditevents?actor=alice&limit=50
     GET /apis/search.registry.greenlang.ai/v1alpha1/auditevents?actor=alice    (cluster-wide auditors)
     GET /apis/search.registry.greenlang.ai/v1alpha1/namespaces/NS/usagesummaries?agent=gl-cbam-calculator-v2
+    GET /apis/search.registry.greenlang.ai/v1alpha1/namespaces/NS/usagesummaries?agent=...&window=30d
+
+With ``window`` and a Prometheus (``--prometheus-url``), each summary also carries the version's
+figures measured live over the window. Users never reach Prometheus themselves (it has no
+authentication): the mirror asks it only about versions row-level security let the caller see.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 import threading
 import urllib.parse
@@ -28,7 +34,9 @@ import psycopg
 from kubernetes import client
 
 from gl_api import GROUP as REGISTRY_GROUP
+from gl_api import slo
 from gl_kube import access
+from gl_kube.prometheus import Prometheus
 from gl_mirror import anchor, audit, json_http, search
 from gl_mirror.search_index import default_embedder
 
@@ -73,11 +81,12 @@ class QueryService:
     """What the handlers need: Postgres, the Kubernetes API (for SubjectAccessReviews) and trust settings."""
 
     def __init__(self, dsn: str, api: client.ApiClient, allowed_names: tuple[str, ...] = ("front-proxy-client",),
-                 anchor_namespace: str = anchor.DEFAULT_NAMESPACE):
+                 anchor_namespace: str = anchor.DEFAULT_NAMESPACE, prometheus: Prometheus | None = None):
         self.dsn = dsn
         self.api = api
         self.allowed_names = allowed_names
         self.anchor_namespace = anchor_namespace
+        self.prometheus = prometheus
 
     def allowed(self, who: Identity, verb: str, resource: str, namespace: str | None, group: str = GROUP) -> bool:
         return access.allowed(self.api, who.user, who.groups, verb, resource, group=group, namespace=namespace)
@@ -114,7 +123,11 @@ class QueryService:
                            "metadata": {"name": h.ref, "namespace": h.namespace}, **h.to_json()} for h in page.hits]}
 
     def usage_summaries(self, who: Identity, namespace: str | None, params: dict[str, str]) -> dict[str, Any]:
-        """Usage per version as last reported in status.usage, for the versions the caller may see."""
+        """Usage per version as last reported in status.usage, for the versions the caller may see; with
+        ``window``, also as Prometheus measured it over the window (when the mirror has a Prometheus)."""
+        window = params.get("window")
+        if window is not None and not re.fullmatch(slo.WINDOW_PATTERN, window):
+            raise ValueError(f"window={window!r}: give a number and a unit, e.g. 90m, 24h, 30d")
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             caller = self.caller(conn, who, namespace)
             with conn.transaction():
@@ -131,6 +144,12 @@ class QueryService:
         items = [{"kind": "UsageSummary", "apiVersion": GROUP_VERSION,
                   "metadata": {"name": f"{agent}@{version}", "namespace": ns}, "agent": agent, "version": version,
                   "state": state, "usage": usage.get(uid) or {}} for uid, ns, agent, version, state in rows]
+        if window and self.prometheus is not None:
+            for item in items:
+                # The agent label is where the agent is published (<namespace>/<name>): every tenant's
+                # pods of this version, summed; never a series of a version the caller may not see.
+                selector = slo.version_selector(f"{item['metadata']['namespace']}/{item['agent']}", item["version"])
+                item["measured"] = slo.usage(self.prometheus.query_all(slo.queries(selector, window)), window)
         return {"kind": "UsageSummaryList", "apiVersion": GROUP_VERSION, "metadata": {}, "items": items}
 
     def audit_verification(self) -> dict[str, Any]:

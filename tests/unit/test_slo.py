@@ -1,6 +1,9 @@
 """SLO objectives, PromQL and judging (gl_api.slo)."""
 
 import math
+import re
+
+import pytest
 
 from gl_api import slo
 
@@ -45,6 +48,23 @@ def test_measurement_converts_seconds_and_rates():
                          "p99LatencyMs": math.nan})
     assert m == {"requests": 1000, "errorRate": 0.020992, "availability": 0.979008, "p50LatencyMs": 50.0,
                  "p95LatencyMs": 742.0}
+
+
+def test_usage_reads_as_a_user_expects_even_when_nothing_was_measured():
+    assert slo.usage({"requests": 12.0, "errors": 0.0, "p50LatencyMs": 0.004}, "1h") == {
+        "requests": 12, "errors": 0, "errorRate": 0.0, "p50LatencyMs": 4.0, "p95LatencyMs": None,
+        "p99LatencyMs": None, "window": "1h"}
+    assert slo.usage({}, "30d")["requests"] == 0
+
+
+@pytest.mark.parametrize("window", ["30d", "90m", "1h", "7w"])
+def test_windows_users_type_are_accepted(window):
+    assert re.fullmatch(slo.WINDOW_PATTERN, window)
+
+
+@pytest.mark.parametrize("window", ["", "30", "1h]) or up[1h", "1h\n", "-1d", "1y"])
+def test_anything_but_a_plain_window_is_refused_before_it_reaches_promql(window):
+    assert not re.fullmatch(slo.WINDOW_PATTERN, window)
 
 
 def test_evaluate_names_every_failure_with_the_measured_value():
