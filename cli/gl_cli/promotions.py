@@ -6,15 +6,19 @@ operator checks and decides, and the API server checks who asked and who approve
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timezone
 from typing import Annotated, Any, Optional
 
 import typer
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from gl_api import kinds, labels, naming, semver
+from gl_api import kinds, labels, lifecycle, naming, promotion_checks, semver
 from gl_api.lifecycle import State
 from gl_api.models import Approval, DeprecationRequest, FastTrack, PromotionPhase, PromotionSpec
 from gl_cli.app import Context, Debug, Kubeconfig, Namespace, guarded, resource, session, state_of
@@ -24,9 +28,12 @@ from gl_kube.client import Connection
 
 commands = typer.Typer()
 
-# Where `promote --wait` stops waiting: decided, or waiting for a person.
+# Where `promote` stops waiting: decided, or waiting for a person.
 SETTLED = (PromotionPhase.succeeded, PromotionPhase.rejected, PromotionPhase.failed, PromotionPhase.awaiting_approval)
 REFUSED = (PromotionPhase.rejected, PromotionPhase.failed)
+# `promote`'s exit status when the operator has not decided within --timeout (e.g. a soak still running).
+UNDECIDED = 3
+POLICY_NAMESPACE = "greenlang-system"
 
 
 def phase_of(promotion: dict[str, Any]) -> PromotionPhase:
@@ -42,21 +49,22 @@ def _promotion(s: Connection, ref: naming.AgentVersionRef, spec: PromotionSpec) 
     return objects.create(s.api, kinds.PROMOTION, s.namespace, body)
 
 
-def _wait_promotion(s: Connection, name: str, timeout: float) -> dict[str, Any]:
+def _wait_promotion(s: Connection, promotion: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Poll until the operator decides (or waits for a person), showing the checks as they change."""
     deadline = time.monotonic() + timeout
-    promotion: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        promotion = objects.get(s.api, kinds.PROMOTION, s.namespace, name) or {}
-        if phase_of(promotion) in SETTLED:
-            break
-        time.sleep(0.5)
+    name = promotion["metadata"]["name"]
+    with Live(_checklist(promotion), console=out, transient=False, auto_refresh=False) as live:
+        while phase_of(promotion) not in SETTLED and time.monotonic() < deadline:
+            time.sleep(0.5)
+            promotion = objects.get(s.api, kinds.PROMOTION, s.namespace, name) or promotion
+            live.update(_checklist(promotion), refresh=True)
     return promotion
 
 
-def _print_checklist(promotion: dict[str, Any]) -> None:
+def _checklist(promotion: dict[str, Any], title: str | None = None) -> Table:
     status = promotion.get("status") or {}
-    table = Table(title=f"{promotion['spec']['agentVersion']} -> {promotion['spec']['targetState']}: "
-                        f"{phase_of(promotion).value} ({promotion['metadata']['name']})")
+    table = Table(title=title or f"{promotion['spec']['agentVersion']} -> {promotion['spec']['targetState']}: "
+                                 f"{phase_of(promotion).value} ({promotion['metadata']['name']})")
     table.add_column("")
     table.add_column("Check")
     table.add_column("Message")
@@ -65,10 +73,20 @@ def _print_checklist(promotion: dict[str, Any]) -> None:
                       escape(check.get("message") or ""))
     for approval in promotion["spec"].get("approvals") or []:
         table.add_row("[green]✓[/green]", "approved by", escape(f"{approval['user']} {approval.get('at') or ''}"))
-    out.print(table)
-    missing = [c["name"] for c in status.get("checks") or [] if not c["passed"]]
+    return table
+
+
+def _print_missing(promotion: dict[str, Any]) -> None:
+    missing = [c["name"] for c in (promotion.get("status") or {}).get("checks") or [] if not c["passed"]]
     if missing:
         err.print(f"missing: {', '.join(missing)}")
+
+
+def _approvers_hint(s: Connection, promotion: dict[str, Any], me: str) -> str:
+    name = promotion["metadata"]["name"]
+    return (f"needs an approval by someone other than {me} who may approve promotions in {s.namespace} "
+            f"(the tenant's super_admin or tenant_admin role, or greenlang-registry:promotion-approver); "
+            f"they run: gl agent approve {name} -n {s.namespace}")
 
 
 @commands.command("promote")
@@ -79,10 +97,19 @@ def agent_promote(reference: Annotated[str, typer.Argument(metavar="AGENT@VERSIO
                   fast_track: Annotated[bool, typer.Option("--fast-track", help="critical patch")] = False,
                   justification: Annotated[Optional[str], typer.Option(help="fast track: why it cannot wait")] = None,
                   incident: Annotated[Optional[str], typer.Option(help="fast track: incident id")] = None,
-                  wait: Annotated[bool, typer.Option("--wait", help="wait for a decision and show it")] = False,
+                  wait: Annotated[bool, typer.Option("--wait/--no-wait", help="wait for the operator's decision, "
+                                                     "showing the checks as they run")] = True,
+                  timeout: Annotated[float, typer.Option(help="seconds to wait for a decision")] = 120,
                   namespace: Namespace = None, kubeconfig: Kubeconfig = None, context: Context = None,
                   debug: Debug = False) -> None:
-    """Ask for a lifecycle change. [bold]Example[/bold]: gl agent promote gl-cbam-calculator-v2@2.4.0 --to certified --wait"""
+    """Ask for a lifecycle change and wait for the operator's decision.
+
+    Exit status: 0 when it succeeded or now waits for an approval (who may give it is printed),
+    1 when it was rejected or failed, 3 when it was not decided within --timeout (a soak or usage
+    still to come: follow it with `gl agent promotion-status PROMOTION`).
+
+    [bold]Example[/bold]: gl agent promote gl-cbam-calculator-v2@2.3.1 --to experimental
+    """
     ref = naming.AgentVersionRef.parse(reference)
     urgent = None
     if fast_track:
@@ -91,13 +118,24 @@ def agent_promote(reference: Annotated[str, typer.Argument(metavar="AGENT@VERSIO
         urgent = FastTrack(justification=justification, incident=incident)
     spec = PromotionSpec(agent_version=str(ref), target_state=to, reason=reason, fast_track=urgent)
     s = session(kubeconfig, context, namespace)
-    name = _promotion(s, ref, spec)["metadata"]["name"]
-    typer.echo(name)
-    if wait:
-        promotion = _wait_promotion(s, name, 60)
-        _print_checklist(promotion)
-        if phase_of(promotion) in REFUSED:
-            raise typer.Exit(1)
+    promotion = _promotion(s, ref, spec)
+    name = promotion["metadata"]["name"]
+    typer.echo(name)  # first line of stdout, for scripts: `gl agent approve NAME`
+    if not wait:
+        return
+    promotion = _wait_promotion(s, promotion, timeout)
+    _print_missing(promotion)
+    phase = phase_of(promotion)
+    if phase is PromotionPhase.succeeded:
+        err.print(f"{ref} is now {spec.target_state}")
+    elif phase is PromotionPhase.awaiting_approval:
+        err.print(_approvers_hint(s, promotion, objects.whoami(s.api)["username"]))
+    elif phase in REFUSED:
+        fail(f"{ref} was not promoted: {phase.value} ({(promotion.get('status') or {}).get('message') or 'see the checks'})")
+    else:
+        err.print(f"not decided after {timeout:g}s (still {phase.value}); the operator re-checks as results arrive: "
+                  f"gl agent promotion-status {name} -n {s.namespace}")
+        raise typer.Exit(UNDECIDED)
 
 
 @commands.command("approve")
@@ -122,23 +160,97 @@ def agent_approve(promotion: Annotated[str, typer.Argument(help="the Promotion's
 @commands.command("promotion-status")
 @guarded
 def agent_promotion_status(reference: Annotated[str, typer.Argument(metavar="AGENT@VERSION|PROMOTION")],
+                           to: Annotated[Optional[str], typer.Option(
+                               "--to", help="with AGENT@VERSION: the state to check readiness for (default: the "
+                                            "next one); a dry run, nothing is created")] = None,
                            namespace: Namespace = None, kubeconfig: Kubeconfig = None, context: Context = None,
                            debug: Debug = False) -> None:
-    """Each check with its message, approvals and what is missing. [bold]Example[/bold]: gl agent promotion-status gl-cbam-calculator-v2@2.4.0"""
+    """Is a version ready to be promoted, or how is its Promotion doing: each check with pass/fail,
+    the measured value, the threshold and what is missing.
+
+    With AGENT@VERSION and no Promotion yet (or with --to), it runs the operator's own checks as a
+    dry run, with the thresholds the operator publishes. With a Promotion's name, or when the
+    version has Promotions, it shows the latest one's phase and checks.
+
+    [bold]Example[/bold]: gl agent promotion-status gl-cbam-calculator-v2@2.3.1
+    """
     s = session(kubeconfig, context, namespace)
-    if "@" in reference:
-        ref = naming.AgentVersionRef.parse(reference)
+    if "@" not in reference:
+        promotion = objects.get(s.api, kinds.PROMOTION, s.namespace, reference)
+        if promotion is None:
+            fail(f"Promotion {reference} does not exist in {s.namespace}")
+        out.print(_checklist(promotion))
+        _print_missing(promotion)
+        return
+    ref = naming.AgentVersionRef.parse(reference)
+    if to is None:
         found = [p for p in objects.list_objects(s.api, kinds.PROMOTION, s.namespace)
                  if p["spec"]["agentVersion"] == str(ref)]
-        if not found:
-            fail(f"no Promotion for {ref} in {s.namespace}; ask for one with `gl agent promote {ref} --to STATE`")
-        promotion = max(found, key=lambda p: p["metadata"]["creationTimestamp"])
+        if found:
+            promotion = max(found, key=lambda p: p["metadata"]["creationTimestamp"])
+            out.print(_checklist(promotion))
+            _print_missing(promotion)
+            return
+    _readiness(s, ref, to)
+
+
+def _published_policy(s: Connection) -> tuple[promotion_checks.PromotionPolicy, str | None]:
+    """The operator's thresholds, or the registry's defaults with a note saying why."""
+    try:
+        config_map = client.CoreV1Api(s.api).read_namespaced_config_map(promotion_checks.POLICY_CONFIGMAP,
+                                                                          POLICY_NAMESPACE)
+        raw = (config_map.data or {})[promotion_checks.POLICY_KEY]
+        return promotion_checks.PromotionPolicy.model_validate(json.loads(raw)), None
+    except (ApiException, KeyError, ValueError) as error:
+        why = objects.explain(error) if isinstance(error, ApiException) else f"unreadable: {error}"
+        return promotion_checks.PromotionPolicy(), (
+            f"the operator's thresholds ({POLICY_NAMESPACE}/{promotion_checks.POLICY_CONFIGMAP}) could not be "
+            f"read ({why}); judged with the registry's defaults")
+
+
+def _readiness(s: Connection, ref: naming.AgentVersionRef, to: str | None) -> None:
+    """The dry run: the operator's checks for ``ref -> to`` on the version as it is now."""
+    version = objects.get(s.api, kinds.AGENT_VERSION, s.namespace, ref.object_name)
+    if version is None:
+        fail(f"{ref} is not published in {s.namespace}; publish it with `gl agent publish`")
+    current = state_of(version)
+    if not current:
+        fail(f"{ref} has not been accepted by the registry yet; see `kubectl describe agentversion "
+             f"{ref.object_name} -n {s.namespace}`")
+    if to is None:
+        forward = [t for t in lifecycle.allowed_targets(State(current)) if not lifecycle.is_backward(State(current), t)]
+        if not forward:
+            err.print(f"{ref} is {current}: retired is final")
+            return
+        if forward[0] is State.deprecated:
+            err.print(f"{ref} is certified: the next step is deprecation, in favour of a newer certified version "
+                      f"(gl agent deprecate {ref} --replacement VERSION)")
+            return
+        target = forward[0]
     else:
-        named = objects.get(s.api, kinds.PROMOTION, s.namespace, reference)
-        if named is None:
-            fail(f"Promotion {reference} does not exist in {s.namespace}")
-        promotion = named
-    _print_checklist(promotion)
+        try:
+            target = State(to)
+        except ValueError:
+            fail(f"--to {to!r}: one of {', '.join(s.value for s in State)}", 2)
+    policy, note = _published_policy(s)
+    if note:
+        err.print(note)
+    me = objects.whoami(s.api)["username"]
+    asked = {"spec": {"agentVersion": str(ref), "targetState": target.value}, "metadata": {"name": "dry run"}}
+    decision = promotion_checks.decide(promotion=asked, version=version, replacement=None, verdicts=[], requester=me,
+                                       policy=policy, now=datetime.now(timezone.utc))
+    shown = {**asked, "status": {"checks": [c.to_status() for c in decision.checks]}}
+    out.print(_checklist(shown, title=f"{ref}: {current} -> {target.value} (dry run: is it ready?)"))
+    blocking = [c for c in decision.checks if not c.passed and c.name != "approval"]
+    if decision.outcome is promotion_checks.Outcome.rejected:
+        err.print(f"not possible: {decision.summary}")
+    elif blocking:
+        err.print(f"not ready yet: {', '.join(c.name for c in blocking)}")
+    elif lifecycle.needs_approval(target):
+        err.print(f"ready, once approved: gl agent promote {ref} --to {target.value} -n {s.namespace}, then an "
+                  f"approval by someone other than {me} who may approve promotions in {s.namespace}")
+    else:
+        err.print(f"ready: gl agent promote {ref} --to {target.value} -n {s.namespace}")
 
 
 @commands.command("deprecate")

@@ -1,5 +1,8 @@
 """Decide a Promotion from facts: the named checks, each with a message a person can act on.
 
+The operator decides every Promotion with these; `gl agent promotion-status` runs the same checks
+as a dry run, with the thresholds the operator publishes (:data:`POLICY_CONFIGMAP`).
+
 Pure functions: the caller gathers the AgentVersion, the replacement version and the verdicts
 on approvals (SubjectAccessReviews); this module says what passes, what is missing and what
 the Promotion's phase is. Checks that cannot be evaluated at all (no such version, or the facts
@@ -13,11 +16,46 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
 from gl_api import lifecycle
 from gl_api.conditions import parse_timestamp, timestamp
 from gl_api.lifecycle import State, check_transition
 from gl_api.models import PromotionPhase
-from gl_operator.config import PromotionPolicy
+
+DAY = 86400
+# Where the operator publishes its thresholds (greenlang-system), readable by every authenticated
+# user, so a dry run judges with the numbers the operator will use.
+POLICY_CONFIGMAP = "greenlang-registry-promotion-policy"
+POLICY_KEY = "policy.json"
+
+class PromotionPolicy(BaseModel):
+    """The operator's promotion thresholds and timing (its settings file's ``promotion:``)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    min_evaluation_score: float = Field(0.9, ge=0, le=1, description="Lowest evaluation score for certified.")
+    min_requests: int = Field(1000, ge=0, description="Requests served while experimental before certified.")
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="Error rate must stay below this for certified.")
+    soak_seconds: float = Field(7 * DAY, ge=0, description="Time in experimental before certified.")
+    default_sunset_seconds: float = Field(90 * DAY, gt=0, description="Deprecation to retirement, by default.")
+    check_deadline_seconds: float = Field(3600, gt=0, description="How long a Promotion whose checks cannot be "
+                                                                  "evaluated (no such version, or its facts cannot "
+                                                                  "be read) waits before it fails.")
+
+    @property
+    def soak(self) -> timedelta:
+        return timedelta(seconds=self.soak_seconds)
+
+    @property
+    def default_sunset(self) -> timedelta:
+        return timedelta(seconds=self.default_sunset_seconds)
+
+    @property
+    def check_deadline(self) -> timedelta:
+        return timedelta(seconds=self.check_deadline_seconds)
+
 
 # Why checks cannot be evaluated (the reason of the Evaluated=False condition, and of Failed).
 VERSION_NOT_FOUND = "VersionNotFound"

@@ -12,7 +12,7 @@ from typing import Any
 from kubernetes import client
 
 from gl_kube.access import may_approve
-from gl_operator.promotion_checks import ApprovalVerdict
+from gl_api.promotion_checks import ApprovalVerdict
 
 
 def verdicts(api: client.ApiClient, promotion: dict[str, Any], requester: str) -> list[ApprovalVerdict]:

@@ -17,7 +17,6 @@ soak, sunset 90 days after deprecation). Override them with a YAML file (``--con
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,34 +24,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-DAY = 86400
-
+from gl_api.promotion_checks import PromotionPolicy
 
 class _Settings(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-
-class PromotionPolicy(_Settings):
-    min_evaluation_score: float = Field(0.9, ge=0, le=1, description="Lowest evaluation score for certified.")
-    min_requests: int = Field(1000, ge=0, description="Requests served while experimental before certified.")
-    max_error_rate: float = Field(0.01, ge=0, le=1, description="Error rate must stay below this for certified.")
-    soak_seconds: float = Field(7 * DAY, ge=0, description="Time in experimental before certified.")
-    default_sunset_seconds: float = Field(90 * DAY, gt=0, description="Deprecation to retirement, by default.")
-    check_deadline_seconds: float = Field(3600, gt=0, description="How long a Promotion whose checks cannot be "
-                                                                  "evaluated (no such version, or its facts cannot "
-                                                                  "be read) waits before it fails.")
-
-    @property
-    def soak(self) -> timedelta:
-        return timedelta(seconds=self.soak_seconds)
-
-    @property
-    def default_sunset(self) -> timedelta:
-        return timedelta(seconds=self.default_sunset_seconds)
-
-    @property
-    def check_deadline(self) -> timedelta:
-        return timedelta(seconds=self.check_deadline_seconds)
 
 
 class Placement(_Settings):

@@ -12,12 +12,13 @@ import logging
 from typing import Any
 
 import kopf
+from kubernetes.client.rest import ApiException
 
 from gl_api import GROUP, VERSION, conditions, kinds, labels
 from gl_api.lifecycle import State
 from gl_kube import events, objects
-from gl_operator import (agent_deployments, agent_status, deprecation_notices, metrics, promotions, publishing, resync,
-                         tenant_provisioning)
+from gl_operator import (agent_deployments, agent_status, deprecation_notices, metrics, policy_publication, promotions,
+                         publishing, resync, tenant_provisioning)
 from gl_operator.config import OperatorConfig
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,15 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.startup()
 async def start_resync(memo: kopf.Memo, **_: Any) -> None:
     memo.resync_task = asyncio.create_task(resync.run_forever(memo.api, memo.config))
+
+
+@kopf.on.startup()
+def publish_promotion_policy(memo: kopf.Memo, **_: Any) -> None:
+    # Never blocks the operator: without it, dry runs say they judge with the registry's defaults.
+    try:
+        policy_publication.publish(memo.api, memo.config.promotion)
+    except ApiException as error:
+        log.error("could not publish the promotion policy for dry runs: %s", objects.explain(error))
 
 
 @kopf.on.cleanup()

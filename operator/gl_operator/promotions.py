@@ -23,9 +23,10 @@ from gl_api import conditions, kinds, labels, naming
 from gl_api.lifecycle import State
 from gl_api.models import PromotionPhase
 from gl_kube import events, objects
-from gl_operator import approvals, failpoints, metrics, promotion_checks, transitions
+from gl_api import promotion_checks
+from gl_operator import approvals, failpoints, metrics, transitions
 from gl_operator.config import OperatorConfig
-from gl_operator.promotion_checks import Check, Decision, Outcome, decide
+from gl_api.promotion_checks import Check, Decision, Outcome, decide
 
 log = logging.getLogger(__name__)
 TERMINAL = {PromotionPhase.succeeded.value, PromotionPhase.rejected.value, PromotionPhase.failed.value}

@@ -2,9 +2,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gl_operator.config import PromotionPolicy
-from gl_operator.promotion_checks import (EVALUATION_ERROR, VERSION_NOT_FOUND, ApprovalVerdict, Outcome, cannot_evaluate,
-                                         decide, enforce_deadline)
+from gl_api.promotion_checks import (EVALUATION_ERROR, VERSION_NOT_FOUND, ApprovalVerdict, Outcome, PromotionPolicy,
+                                     cannot_evaluate, decide, enforce_deadline)
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 POLICY = PromotionPolicy()
