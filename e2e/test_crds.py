@@ -215,6 +215,59 @@ def test_identity_cannot_be_claimed_for_an_object_that_had_none(cluster, namespa
     assert 'registry.greenlang.ai/created-by"] records who created the object and cannot be changed' in result.stderr
 
 
+def _last_modifier_once_quiet(cluster, namespace: str, name: str) -> str:
+    """The Agent's last-modified-by once nothing has written to it for two seconds: the operator,
+    when running, records each change it handles in its own annotations, and so names itself."""
+    seen: list[tuple[str, str]] = []
+
+    def quiet():
+        meta = json.loads(cluster.kubectl("get", "agent", name, "-n", namespace, "-o", "json").stdout)["metadata"]
+        seen.append((meta["resourceVersion"], meta["annotations"][labels.LAST_MODIFIED_BY]))
+        return len(seen) > 1 and seen[-1] == seen[-2] and seen[-1][1]
+
+    return wait.until(quiet, interval=2, what=f"Agent {name} to be left alone")
+
+
+def test_a_request_that_changes_nothing_else_cannot_rename_the_last_modifier(cluster, namespace):
+    """A repeated apply must write nothing (GitOps), so only a change names its author: a request
+    changing nothing but last-modified-by keeps the name it had, and is refused when the stamping
+    policy is missing."""
+    agent = reg.example("Agent")
+    name = agent["metadata"]["name"]
+    assert _apply(cluster, namespace, agent, as_user="alice").returncode == 0
+    before = _last_modifier_once_quiet(cluster, namespace, name)
+    assert before != "mallory"
+
+    def claim(*extra: str):
+        return cluster.kubectl("annotate", "agent", name, "-n", namespace, "--overwrite", "-o", "json", *extra,
+                               f"{labels.LAST_MODIFIED_BY}=mallory", "--as=mallory", "--as-group=system:masters",
+                               check=False)
+
+    kept = claim()
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(kept.stdout)["metadata"]["annotations"][labels.LAST_MODIFIED_BY] == before
+    changed = claim("note=mine")  # a real change: its author is named, whatever the request claims
+    assert changed.returncode == 0, changed.stderr
+    assert json.loads(changed.stdout)["metadata"]["annotations"][labels.LAST_MODIFIED_BY] == "mallory"
+
+    now = _last_modifier_once_quiet(cluster, namespace, name)
+    cluster.kubectl("delete", "mutatingadmissionpolicybinding", "identity.registry.greenlang.ai")
+    try:
+        # Without the stamping policy the validating one refuses every create (no creator): it is alone.
+        wait.until(lambda: reg.identity_stamped(cluster, namespace, {**agent, "metadata": {"name": "gl-probe"}})
+                   is None, what="the stamping policy to be gone")
+        refused = cluster.kubectl("annotate", "agent", name, "-n", namespace, "--overwrite",
+                                  f"{labels.LAST_MODIFIED_BY}=eve", "--as=eve", "--as-group=system:masters",
+                                  check=False)
+    finally:
+        cluster.kubectl("apply", "-f", str(REPO / "crds" / "admission_identity.yaml"))
+    assert refused.returncode != 0
+    assert (f'registry.greenlang.ai/last-modified-by"] must stay {now}: the request changes nothing else'
+            in refused.stderr), refused.stderr
+    wait.until(lambda: reg.identity_stamped(cluster, namespace, {**agent, "metadata": {"name": "gl-probe"}}),
+               what="the stamping policy to be back")
+
+
 def test_agentdeployment_needs_exactly_one_version_selector(cluster, namespace):
     deployment = yaml.safe_load((REPO / "examples" / "agent-deployment.yaml").read_text())
     deployment["metadata"]["namespace"] = namespace
