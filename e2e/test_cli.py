@@ -80,7 +80,7 @@ def test_publish_creates_a_missing_agent_and_dry_run_creates_nothing(gl):
     kinds_shown = [d["kind"] for d in yaml.safe_load_all(dry.stdout)]
     assert kinds_shown == ["Agent", "AgentVersion"]
     assert gl.env.kubectl("get", "agent", "gl-scope3-connector", "-n", TEAM).returncode != 0
-    missing = gl("agent", "publish", "--name", "gl-new", "--version", "1.0.0", "-n", TEAM)
+    missing = gl("agent", "publish", "--name", "gl-new", "--version", "1.0.0", "--image", image_of("gl-new"), "-n", TEAM)
     assert missing.returncode == 1 and "to create it, also give --domain and --type" in missing.stderr
 
 
@@ -107,14 +107,30 @@ def test_list_get_and_output_formats(gl):
 
 def test_promote_approve_status_rollback_and_deprecate(gl):
     name = f"{reg.AGENT}-3.0.0"
+    # Before any Promotion: is it ready? The operator's own checks, as a dry run that creates nothing.
+    unready = gl("agent", "promotion-status", f"{reg.AGENT}@3.0.0", "-n", TEAM, user="alice")
+    assert unready.returncode == 0, unready.stderr
+    assert "draft -> experimental (dry run" in unready.stdout and "✗" in unready.stdout
+    assert "not ready yet: evaluation-passed" in unready.stderr
     reg.report_results(gl.env.api, TEAM, name, **reg.GOOD_RESULTS)
-    to_exp = gl("agent", "promote", f"{reg.AGENT}@3.0.0", "--to", "experimental", "--wait", "-n", TEAM, user="alice")
-    assert to_exp.returncode == 0, to_exp.stderr
+    ready = gl("agent", "promotion-status", f"{reg.AGENT}@3.0.0", "-n", TEAM, user="alice")
+    assert f"ready: gl agent promote {reg.AGENT}@3.0.0 --to experimental" in ready.stderr, ready.stderr
+    assert not [p for p in reg.custom(gl.env.api).list_namespaced_custom_object(
+        reg.GROUP, reg.VERSION, TEAM, "promotions")["items"] if p["spec"]["agentVersion"] == f"{reg.AGENT}@3.0.0"]
+
+    to_exp = gl("agent", "promote", f"{reg.AGENT}@3.0.0", "--to", "experimental", "-n", TEAM, user="alice")
+    assert to_exp.returncode == 0, to_exp.stderr  # waits for the decision by default
     assert "Succeeded" in to_exp.stdout and "✓" in to_exp.stdout and "evaluation-passed" in to_exp.stdout
+    assert f"{reg.AGENT}@3.0.0 is now experimental" in to_exp.stderr
+    # Judged with the operator's thresholds (its soak is 0 s here; the registry's default is 7 days).
+    to_certified = gl("agent", "promotion-status", f"{reg.AGENT}@3.0.0", "--to", "certified", "-n", TEAM, user="alice")
+    assert "experimental -> certified (dry run" in to_certified.stdout and "(needs 0s)" in to_certified.stdout
+    assert "ready, once approved" in to_certified.stderr and "someone other than alice" in to_certified.stderr
 
     to_cert = gl("agent", "promote", f"{reg.AGENT}@3.0.0", "--to", "certified", "--reason", "ready", "--wait",
                  "-n", TEAM, user="alice")
     assert to_cert.returncode == 0 and "AwaitingApproval" in to_cert.stdout and "missing: approval" in to_cert.stderr
+    assert "needs an approval by someone other than alice" in to_cert.stderr and "gl agent approve" in to_cert.stderr
     promotion = to_cert.stdout.splitlines()[0]
     self_approval = gl("agent", "approve", promotion, "-n", TEAM, user="alice")
     assert self_approval.returncode == 1 and "four-eyes" in self_approval.stderr
@@ -186,9 +202,9 @@ def test_check_offline_agrees_with_the_webhooks(gl):
 
 
 def test_audit_query_and_verify(gl):
-    rows = wait.until(lambda: json.loads(gl("audit", "query", "--actor", "bob", "--event-type", "approval",
+    rows = wait.until(lambda: json.loads(gl("audit", "query", "--actor", "bob", "--event-type", "agent.approved",
                                             "-o", "json").stdout)["items"], timeout=60, what="bob's approval")
-    assert rows[0]["operation"] == "approval" and rows[0]["actor"] == "bob"
+    assert (rows[0]["eventType"], rows[0]["operation"], rows[0]["actor"]) == ("agent.approved", "approval", "bob")
     verified = gl("audit", "verify")
     assert verified.returncode == 0 and "audit trail intact" in verified.stdout
     forbidden = gl("audit", "query", user="alice")

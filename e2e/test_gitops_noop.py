@@ -48,6 +48,7 @@ def _repository(root: Path, tenant: str) -> dict[str, Path]:
     """A GitOps repository from the examples, one file per sync wave, for a tenant of its own."""
     policy = _example("tenant-policy.yaml")
     policy["metadata"]["name"] = tenant
+    del policy["spec"]["teamNamespaces"]  # each run's tenant is a new one; climate-team can have one owner
     for environment in policy["spec"]["environments"]:
         environment["namespace"] = f"{tenant}-{environment['name']}"
     dev = f"{tenant}-dev"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import boto3
 import pytest
@@ -15,7 +17,7 @@ import yaml
 from e2e import registry as reg
 from e2e import s3_server
 from e2e import REPO
-from gl_api import artifact
+from gl_api import GROUP, VERSION, artifact
 
 BUCKET = "greenlang-agents"
 CBAM = REPO / "examples" / "agents" / "cbam-calculator"
@@ -30,11 +32,11 @@ def s3():
 
 @pytest.fixture
 def gl(cluster, s3, operator, tmp_path):
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, cwd: Path = tmp_path) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "COLUMNS": "250", "GL_S3_BUCKET": BUCKET,
                "GL_S3_ENDPOINT": s3, **s3_server.CREDENTIALS}
         return subprocess.run([sys.executable, "-c", "from gl_cli.main import main; main()", *args],
-                              capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+                              capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
     return run
 
 
@@ -78,7 +80,7 @@ def test_publish_a_project_directory(gl, s3, api, namespace):
     assert rc["artifact"]["digest"] == artifact.digest(artifact.pack(CBAM_240)) != expected
 
 
-def test_publish_dir_mistakes_are_one_clear_line(gl, namespace, tmp_path):
+def test_publish_dir_mistakes_are_one_clear_line(gl, api, namespace, tmp_path):
     both = gl("agent", "publish", str(CBAM), "--artifact", str(CBAM / "README.md"), "-n", namespace)
     assert both.returncode == 1 and "give either a project DIR or --artifact, not both" in both.stderr
     (tmp_path / "broken").mkdir()
@@ -88,8 +90,53 @@ def test_publish_dir_mistakes_are_one_clear_line(gl, namespace, tmp_path):
     assert broken.returncode == 1 and "Traceback" not in broken.stderr
     assert "greenlang-agent.yaml is invalid: version: Value error, must be a Semantic Versioning" in \
         " ".join(broken.stderr.split())
-    neither = gl("agent", "publish", "-n", namespace)
-    assert neither.returncode == 1 and "give an agent project DIR, or --name and --version" in neither.stderr
+    neither = gl("agent", "publish", "--name", "CBAM Carbon Calculator", "--version", "2.3.1", "-n", namespace)
+    assert neither.returncode == 1 and neither.stderr.strip() == (
+        "error: nothing to publish: give an agent project DIR, --artifact FILE or --image REF@sha256:..., or run in "
+        "an agent project directory (one holding greenlang-agent.yaml)")
+    nameless = gl("agent", "publish", "--name", "!!!", "--version", "1.0.0", "--image", f"x@sha256:{'0' * 64}",
+                  "-n", namespace)
+    assert nameless.returncode == 1 and "no agent id can be derived from the name '!!!'" in nameless.stderr
+    assert "give --id" in nameless.stderr
+    assert reg.custom(api).list_namespaced_custom_object(GROUP, VERSION, namespace, "agents")["items"] == []
+
+
+def test_publish_by_display_name_with_an_id_or_a_derived_one(gl, api, namespace, tmp_path):
+    """The quick start's publish: a display name and an explicit id, run in the project directory (no DIR)."""
+    project = tmp_path / "cbam-calculator"
+    shutil.copytree(CBAM, project)
+    published = gl("agent", "publish", "--name", "CBAM Carbon Calculator", "--id", "gl-cbam-calculator-v2",
+                   "--version", "2.3.1", "--domain", "sustainability.cbam", "--type", "calculator", "-n", namespace,
+                   cwd=project)
+    assert published.returncode == 0, published.stderr
+    assert published.stdout.strip() == "gl-cbam-calculator-v2@2.3.1"
+    assert "agent id gl-cbam-calculator-v2 (--id); reference gl-cbam-calculator-v2@2.3.1" in published.stderr
+    assert f"packed {project}:" in published.stderr  # the current directory, in the artifact format
+    agent = reg.get(api, namespace, "agents", "gl-cbam-calculator-v2")["spec"]
+    assert (agent["displayName"], agent["domain"], agent["type"]) == (
+        "CBAM Carbon Calculator", "sustainability.cbam", "calculator")
+    spec = reg.get(api, namespace, "agentversions", "gl-cbam-calculator-v2-2.3.1")["spec"]
+    assert spec["artifact"]["digest"] == artifact.digest(artifact.pack(CBAM))
+
+    # No --id and no project: the id is derived from the display name (docs/cli.md), an image is the release.
+    derived = gl("agent", "publish", "--name", "Scope 3 Connector (EU)", "--version", "0.1.0", "--domain",
+                 "sustainability.scope3", "--type", "connector",
+                 "--image", f"registry.example.com/s3@sha256:{'5' * 64}", "-n", namespace)
+    assert derived.returncode == 0, derived.stderr
+    assert derived.stdout.strip() == "scope-3-connector-eu@0.1.0"
+    assert "agent id scope-3-connector-eu (derived from the name 'Scope 3 Connector (EU)'; --id chooses another)" \
+        in derived.stderr
+    assert reg.get(api, namespace, "agents", "scope-3-connector-eu")["spec"]["displayName"] == "Scope 3 Connector (EU)"
+    assert reg.status(api, namespace, "agentversions", "scope-3-connector-eu-0.1.0")["state"] == "draft"
+
+    # The Agent exists: a different display name does not rename it, and says so.
+    renamed = gl("agent", "publish", "--name", "CBAM Calculator", "--id", "gl-cbam-calculator-v2", "--version",
+                 "2.3.2", "-n", namespace, cwd=project)
+    assert renamed.returncode == 0, renamed.stderr
+    assert "Agent gl-cbam-calculator-v2 exists, named 'CBAM Carbon Calculator'; --name names a new Agent only" in \
+        " ".join(renamed.stderr.split())
+    assert reg.get(api, namespace, "agents", "gl-cbam-calculator-v2")["spec"]["displayName"] == \
+        "CBAM Carbon Calculator"
 
 
 def test_publish_pins_the_servers_checksum_and_pull_verifies_it(gl, s3, api, namespace, tmp_path):

@@ -129,14 +129,18 @@ def agent_publish(
     project: Annotated[Optional[Path], typer.Argument(
         metavar="DIR", show_default=False,
         help="an agent project (greenlang-agent.yaml and its source): packed into the artifact, which gives the "
-             "name, version, capabilities, runtime and the Agent to create")] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="agent name, e.g. gl-cbam-calculator-v2 (default: "
-                                                               "the project's)")] = None,
+             "agent id, version, capabilities, runtime and the Agent to create (default: the current directory, "
+             "when it holds greenlang-agent.yaml and no --artifact is given)")] = None,
+    name: Annotated[Optional[str], typer.Option(
+        "--name", "--display-name", help="the agent's display name, e.g. \"CBAM Carbon Calculator\", given to a new "
+                                         "Agent; without --id or a project, the agent id is derived from it")] = None,
+    agent_id: Annotated[Optional[str], typer.Option(
+        "--id", help="the agent id, a DNS label, e.g. gl-cbam-calculator-v2 (default: the project's, else derived "
+                     "from --name: lowercase, other characters to '-', at most 63)")] = None,
     version: Annotated[Optional[str], typer.Option("--version", help="semantic version, e.g. 2.4.0 (default: the "
                                                                      "project's)")] = None,
     domain: Annotated[Optional[str], typer.Option(help="domain for a new Agent, e.g. sustainability.cbam")] = None,
     type_: Annotated[Optional[str], typer.Option("--type", help="type for a new Agent, e.g. calculator")] = None,
-    display_name: Annotated[Optional[str], typer.Option("--display-name", help="for a new Agent")] = None,
     description: Annotated[Optional[str], typer.Option(help="for a new Agent")] = None,
     artifact: Annotated[Optional[Path], typer.Option(help="file to upload to S3 (content-addressed); not with DIR")] = None,
     image: Annotated[Optional[str], typer.Option(help="container image pinned by digest: REF@sha256:...")] = None,
@@ -154,38 +158,58 @@ def agent_publish(
 
     [bold]Example[/bold]: gl agent publish examples/agents/cbam-calculator -n climate-team
     (packs the project, uploads it to $GL_S3_BUCKET and publishes gl-cbam-calculator-v2@2.3.1 as its
-    greenlang-agent.yaml says; flags override the manifest).
+    greenlang-agent.yaml says; flags override the manifest). Without DIR and --artifact, the current
+    directory is the project when it holds greenlang-agent.yaml.
 
-    [bold]Example[/bold]: gl agent publish --name gl-cbam-calculator-v2 --version 2.4.0 --domain sustainability.cbam
-    --type calculator --artifact dist/cbam.tar.gz --image registry.example.com/cbam@sha256:...
+    [bold]Example[/bold]: gl agent publish --name "CBAM Carbon Calculator" --id gl-cbam-calculator-v2 --version 2.4.0
+    --domain sustainability.cbam --type calculator --artifact dist/cbam.tar.gz
+    --image registry.example.com/cbam@sha256:...
     """
     manifest, packed = None, None
+    if project is None and artifact is None:
+        if (Path.cwd() / gl_artifact.MANIFEST).is_file():
+            project = Path.cwd()
+        elif image is None:
+            fail(f"nothing to publish: give an agent project DIR, --artifact FILE or --image REF@sha256:..., or run "
+                 f"in an agent project directory (one holding {gl_artifact.MANIFEST})")
     if project is not None:
         if artifact:
             fail("give either a project DIR or --artifact, not both: the project is packed into the artifact")
         manifest, packed = _project(project)
-    name = name or (manifest.name if manifest else None)
+    if agent_id:
+        why = "--id"
+    elif manifest:
+        agent_id, why = manifest.name, f"the name in {gl_artifact.MANIFEST}"
+    elif name:
+        agent_id, why = naming.agent_id(name), f"derived from the name {name!r}; --id chooses another"
     version = version or (manifest.version if manifest else None)
-    if not name or not version:
-        fail("give an agent project DIR, or --name and --version; e.g. gl agent publish examples/agents/cbam-calculator")
-    ref = naming.AgentVersionRef.parse(f"{name}@{version}")
+    if not agent_id or not version:
+        fail("give --name (or --id) and --version, or an agent project; e.g. gl agent publish --name "
+             "\"CBAM Carbon Calculator\" --id gl-cbam-calculator-v2 --version 2.3.1 examples/agents/cbam-calculator")
+    ref = naming.AgentVersionRef.parse(f"{agent_id}@{version}")
+    err.print(f"agent id {escape(agent_id)} ({escape(why)}); reference {ref}", soft_wrap=True)
     base = yaml.safe_load(file.read_text()) if file else {}
     s = session(kubeconfig, context, namespace)
     new_agent = None
-    if objects.get(s.api, kinds.AGENT, s.namespace, name) is None:
+    existing = objects.get(s.api, kinds.AGENT, s.namespace, agent_id)
+    if existing is not None and name and existing["spec"]["displayName"] != name:
+        err.print(f"Agent {agent_id} exists, named {escape(existing['spec']['displayName'])!r}; --name names a new "
+                  "Agent only, so it stays so")
+    if existing is None:
         fields = {**(base.get("agent") or {}), **(manifest.agent.to_k8s() if manifest and manifest.agent else {}),
-                  **{k: v for k, v in (("domain", domain), ("type", type_), ("displayName", display_name),
+                  **{k: v for k, v in (("domain", domain), ("type", type_), ("displayName", name),
                                        ("description", description)) if v}}
-        fields.setdefault("displayName", name)
+        fields.setdefault("displayName", agent_id)
         missing = [flag for flag, key in (("--domain", "domain"), ("--type", "type")) if not fields.get(key)]
         if missing:
-            fail(f"agent {name} does not exist yet in {s.namespace}; to create it, also give {' and '.join(missing)}"
+            fail(f"agent {agent_id} does not exist yet in {s.namespace}; to create it, also give "
+                 f"{' and '.join(missing)}"
                  + (f" (or an agent block in {gl_artifact.MANIFEST})" if manifest else ""))
-        new_agent = resource(kinds.AGENT, name, s.namespace, AgentSpec.model_validate(fields))
+        new_agent = resource(kinds.AGENT, agent_id, s.namespace, AgentSpec.model_validate(fields))
     if objects.get(s.api, kinds.AGENT_VERSION, s.namespace, ref.object_name) is not None:
         fail(f"{ref} is already published in {s.namespace}; a published version never changes: publish a new "
              "version instead")
-    fields = {**(base.get("version") or {}), "agent": name, "version": version}
+    fields = {**(base.get("version") or {}), "agent": agent_id, "version": version}
     if manifest:  # what the artifact itself declares is what the registry records
         fields.update(manifest.model_dump(by_alias=True, exclude_none=True, mode="json",
                                           include={"capabilities", "runtime", "release_notes"}))
@@ -213,13 +237,13 @@ def agent_publish(
         spec.artifact = Artifact.model_construct(uri=f"s3://{bucket or 'BUCKET'}/sha256/{digest}",
                                                  digest=f"sha256:{digest}", size_bytes=size)
     version_obj = resource(kinds.AGENT_VERSION, ref.object_name, s.namespace, spec,
-                           labels={"app.kubernetes.io/name": name, "app.kubernetes.io/version": version})
+                           labels={"app.kubernetes.io/name": agent_id, "app.kubernetes.io/version": version})
     if dry_run:
         typer.echo(yaml.safe_dump_all([o for o in (new_agent, version_obj) if o], sort_keys=False))
         return
     if new_agent:
         objects.create(s.api, kinds.AGENT, s.namespace, new_agent)
-        err.print(f"created Agent {name}")
+        err.print(f"created Agent {agent_id}")
     objects.create(s.api, kinds.AGENT_VERSION, s.namespace, version_obj)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
+from gl_api import audit_events
 from gl_cli import query_api
 from gl_cli.app import Context, Debug, Kubeconfig, Output, check_output, guarded, session
 from gl_cli.output import emit, emit_object, fail, out
@@ -17,12 +18,18 @@ commands = typer.Typer(no_args_is_help=True, help="The registry's audit trail.")
 @commands.command("query")
 @guarded
 def audit_query(tenant_name: Annotated[Optional[str], typer.Option("--tenant")] = None,
-                event_type: Annotated[Optional[str], typer.Option("--event-type", help="create, update, delete, "
-                                                                  "state_change, approval, admission_denial")] = None,
+                event_type: Annotated[Optional[str], typer.Option(
+                    "--event-type", help=f"one of: {', '.join(audit_events.EVENT_TYPES)} (docs/cli.md)")] = None,
+                operation: Annotated[Optional[str], typer.Option(
+                    help="the row's operation as recorded: create, update, delete, state_change, approval, "
+                         "admission_denial, rollback, or a request's verb (get, list, patch, ...)")] = None,
                 actor: Annotated[Optional[str], typer.Option()] = None,
                 name: Annotated[Optional[str], typer.Option("--object", help="object name")] = None,
-                start_time: Annotated[Optional[str], typer.Option("--start-time", help="ISO time")] = None,
-                end_time: Annotated[Optional[str], typer.Option("--end-time", help="ISO time")] = None,
+                start_time: Annotated[Optional[str], typer.Option(
+                    "--start-time", help="from this date (2025-11-01, a UTC day) or RFC 3339 time "
+                                         "(2025-11-01T09:30:00Z)")] = None,
+                end_time: Annotated[Optional[str], typer.Option(
+                    "--end-time", help="before this RFC 3339 time, or through this date")] = None,
                 limit: Annotated[int, typer.Option()] = 100, output: Output = "table",
                 namespace: Annotated[Optional[str], typer.Option(
                     "--namespace", "-n", help="only this namespace's rows (what a tenant's auditor may read); "
@@ -30,20 +37,32 @@ def audit_query(tenant_name: Annotated[Optional[str], typer.Option("--tenant")] 
                 kubeconfig: Kubeconfig = None, context: Context = None, debug: Debug = False) -> None:
     """Query the audit trail, newest first.
 
-    [bold]Examples[/bold]: gl audit query --actor alice --event-type approval;
-    gl audit query -n customer-abc-123-prod --event-type admission_denial
+    [bold]Examples[/bold]: gl audit query --tenant customer-abc-123 --event-type agent.promoted --start-time 2025-11-01;
+    gl audit query -n customer-abc-123-prod --event-type policy.denied
     """
     check_output(output)
+    try:
+        if event_type:
+            audit_events.check(event_type)
+        since = audit_events.parse_time(start_time, "--start-time") if start_time else None
+        until = audit_events.parse_time(end_time, "--end-time", end=True) if end_time else None
+    except ValueError as error:
+        fail(str(error), 2)
     s = session(kubeconfig, context, None)
     path = f"namespaces/{namespace}/auditevents" if namespace else "auditevents"
-    result = query_api.query(s.api, path, {"tenant": tenant_name, "operation": event_type, "actor": actor,
-                                                    "name": name, "startTime": start_time, "endTime": end_time,
-                                                    "limit": limit})
-    rows = [{"id": i["id"], "at": i["at"], "actor": i["actor"], "tenant": i["tenant"], "operation": i["operation"],
+    result = query_api.query(s.api, path, {"tenant": tenant_name, "eventType": event_type, "operation": operation,
+                                           "actor": actor, "name": name,
+                                           "startTime": since.isoformat() if since else None,
+                                           "endTime": until.isoformat() if until else None, "limit": limit})
+    if output != "table":  # scripts get every field of each event: object, change, eventType, auditID
+        emit(result["items"], [], output, kind="AuditEventList")
+        return
+    rows = [{"at": i["at"], "actor": i["actor"], "eventType": i.get("eventType"), "operation": i["operation"],
              "object": f"{i['object']['kind']}/{i['object']['name']}", "decision": i["decision"],
              "reason": i["reason"]} for i in result["items"]]
-    emit(rows, [("Time", "at"), ("Actor", "actor"), ("Operation", "operation"), ("Object", "object"),
-                ("Decision", "decision"), ("Reason", "reason")], output, title="audit trail", kind="AuditEventList")
+    emit(rows, [("Time", "at"), ("Actor", "actor"), ("Event", "eventType"), ("Operation", "operation"),
+                ("Object", "object"), ("Decision", "decision"), ("Reason", "reason")], output, title="audit trail",
+         kind="AuditEventList")
 
 
 @commands.command("verify")

@@ -10,6 +10,7 @@ objects for the same agent and version cannot exist in one namespace.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from gl_api import semver
@@ -29,6 +30,25 @@ REF_PATTERN = AGENT_NAME_PATTERN.rstrip("$") + "@" + semver.VERSION_PATTERN.lstr
 
 class InvalidReference(ValueError):
     pass
+
+
+def agent_id(display_name: str) -> str:
+    """The agent id `gl agent publish --name` derives from a display name when no ``--id`` is given.
+
+    The rule (docs/cli.md): accents dropped (NFKD, then ASCII), lowercase, every run of characters
+    other than a-z and 0-9 becomes one '-', leading and trailing '-' trimmed, cut to 63 characters
+    (and trimmed again). "CBAM Carbon Calculator" -> "cbam-carbon-calculator". What remains must be
+    a DNS label starting with a letter; otherwise the error says to give ``--id``.
+    """
+    ascii_name = unicodedata.normalize("NFKD", display_name).encode("ascii", "ignore").decode()
+    derived = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:AGENT_NAME_MAX].strip("-")
+    if not derived:
+        raise InvalidReference(f"no agent id can be derived from the name {display_name!r}: it has no letters or "
+                               f"digits; give --id, {AGENT_NAME_HINT}")
+    if not _AGENT_RE.match(derived):
+        raise InvalidReference(f"the agent id derived from the name {display_name!r} would be {derived!r}, which "
+                               f"does not start with a letter; give --id, {AGENT_NAME_HINT}")
+    return derived
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -28,12 +29,48 @@ EPILOG = """examples:
 """
 
 
+# The checkout gl_devenv is installed from (editable, as `make dev` installs it): its stack's state
+# lives there, so gl-dev finds the same stack from any working directory.
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
 def default_home() -> Path:
-    """State of the dev cluster: $GL_DEV_HOME, else .gl-dev in the current directory."""
-    return Path(os.environ.get("GL_DEV_HOME") or Path.cwd() / ".gl-dev")
+    """State of the dev stack: $GL_DEV_HOME, else .gl-dev at the root of this checkout."""
+    return Path(os.environ.get("GL_DEV_HOME") or CHECKOUT / ".gl-dev").resolve()
+
+
+def running_elsewhere(home: Path) -> tuple[Path, bool] | None:
+    """Another stack running on this machine, and whether it holds the real node; None when there is none.
+
+    The real node (one per machine: its address and bridge are global) names its stack in
+    ``node.OWNER_FILE``; a stack started from this directory before homes followed the checkout is in
+    ``./.gl-dev``.
+    """
+    candidates = [Path.cwd() / ".gl-dev"]
+    with contextlib.suppress(OSError):
+        if owner := node.OWNER_FILE.read_text().strip():
+            candidates.insert(0, Path(owner))
+    for candidate in candidates:
+        other = cluster.LocalCluster(candidate)
+        if other.workdir == home.resolve():
+            continue
+        holds_node = node.RealNode(other).running()
+        if holds_node or other.is_running():
+            return other.workdir, holds_node
+    return None
 
 
 def _up(args: argparse.Namespace) -> int:
+    elsewhere = running_elsewhere(args.home)
+    if elsewhere:
+        other, holds_node = elsewhere
+        said = (f"a gl-dev stack is already running from {other}{' with the real node' if holds_node else ''}; "
+                f"this one's home is {args.home}")
+        if holds_node and not args.no_node:
+            # Refused before anything starts: the node would be refused after an empty control plane.
+            raise RuntimeError(f"{said}. One real node per machine: stop that stack first "
+                               f"(gl-dev --home {other} down), or start this one with --no-node")
+        print(f"gl-dev: note: {said}; its KUBECONFIG is {other / 'kubeconfig'}", file=sys.stderr)
     # The API server sends its audit log to the mirror, which starts later (it retries meanwhile).
     local = cluster.LocalCluster(args.home, audit_webhook=not args.no_mirror)
     if local.is_running():
@@ -118,6 +155,11 @@ def _down(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     local = cluster.LocalCluster(args.home)
+    print(f"{'home':24} {local.workdir}")
+    elsewhere = running_elsewhere(args.home)
+    if elsewhere:
+        print(f"{'elsewhere':24} another stack is running from {elsewhere[0]}"
+              f"{' (with the real node)' if elsewhere[1] else ''}")
     for name, state in local.status().items():
         print(f"{name:24} {state}")
     for name, state in node.RealNode(local).status().items():
@@ -147,7 +189,8 @@ def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="gl-dev", description=__doc__.split("\n\n")[0], epilog=EPILOG,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     main.add_argument("--home", type=Path, default=default_home(),
-                      help="state directory of the dev cluster (default: $GL_DEV_HOME or ./.gl-dev)")
+                      help="state directory of the dev stack (default: $GL_DEV_HOME, else .gl-dev at the root "
+                           f"of this checkout, {CHECKOUT})")
     commands = main.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start the local control plane and every registry component")
     up.add_argument("--no-operator", action="store_true", help="leave the registry operator out")
@@ -171,6 +214,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.home = args.home.resolve()  # the exports it prints must hold from any directory
     try:
         return int(args.run(args))
     except (RuntimeError, OSError, subprocess.CalledProcessError) as error:

@@ -34,7 +34,7 @@ import psycopg
 from kubernetes import client
 
 from gl_api import GROUP as REGISTRY_GROUP
-from gl_api import slo
+from gl_api import audit_events, slo
 from gl_kube import access
 from gl_kube.prometheus import Prometheus
 from gl_mirror import anchor, audit, json_http, search
@@ -166,12 +166,15 @@ class QueryService:
             if params.get(column):
                 clauses.append(f"{column} = %s")
                 values.append(params[column])
+        if params.get("eventType"):
+            clauses.append(f"({audit_events.sql_case()}) = %s")
+            values.append(audit_events.check(params["eventType"]))
         if params.get("startTime"):
             clauses.append("at >= %s")
-            values.append(params["startTime"])
+            values.append(audit_events.parse_time(params["startTime"], "startTime"))
         if params.get("endTime"):
             clauses.append("at < %s")
-            values.append(params["endTime"])
+            values.append(audit_events.parse_time(params["endTime"], "endTime", end=True))
         if params.get("continue"):
             clauses.append("id < %s")
             values.append(int(params["continue"]))
@@ -181,13 +184,14 @@ class QueryService:
         with psycopg.connect(self.dsn, autocommit=True) as conn, conn.transaction():
             search.read_as(conn, scope)
             rows = conn.execute(f"SELECT id, at, actor, tenant, kind, namespace, name, operation, change, decision, "
-                                f"reason, request_uid FROM audit_events {where} ORDER BY id DESC LIMIT %s",
-                                (*values, limit + 1)).fetchall()
+                                f"reason, request_uid, {audit_events.sql_case()} FROM audit_events {where} "
+                                f"ORDER BY id DESC LIMIT %s", (*values, limit + 1)).fetchall()
         # auditID: the API server's own id of the request (rows from its audit log; null for watch-derived ones).
+        # eventType: the row's type in the documented vocabulary (gl_api.audit_events), null for others.
         items = [{"kind": "AuditEvent", "apiVersion": GROUP_VERSION, "metadata": {"name": str(r[0])},
                   "id": r[0], "at": r[1].isoformat(), "actor": r[2], "tenant": r[3], "object": {
-                      "kind": r[4], "namespace": r[5], "name": r[6]}, "operation": r[7], "change": r[8],
-                  "decision": r[9], "reason": r[10], "auditID": r[11]} for r in rows[:limit]]
+                      "kind": r[4], "namespace": r[5], "name": r[6]}, "eventType": r[12], "operation": r[7],
+                  "change": r[8], "decision": r[9], "reason": r[10], "auditID": r[11]} for r in rows[:limit]]
         return {"kind": "AuditEventList", "apiVersion": GROUP_VERSION,
                 "metadata": {"continue": str(rows[limit - 1][0]) if len(rows) > limit else ""}, "items": items}
 

@@ -26,3 +26,26 @@ def test_object_name_round_trips(ref):
 def test_bad_reference_says_what_to_write(text, fragment):
     with pytest.raises(InvalidReference, match=fragment):
         AgentVersionRef.parse(text)
+
+
+@pytest.mark.parametrize("display_name, derived", [
+    ("CBAM Carbon Calculator", "cbam-carbon-calculator"),
+    ("gl-cbam-calculator-v2", "gl-cbam-calculator-v2"),  # an id is its own display name's id
+    ("  Scope 3 -- Connector (v2)!  ", "scope-3-connector-v2"),
+    ("Émissions Réglementées", "emissions-reglementees"),
+    ("EU_ETS.Reporter", "eu-ets-reporter"),
+    ("a" * 62 + " b", "a" * 62),  # cut to 63, then the dangling '-' trimmed
+])
+def test_agent_id_is_derived_from_the_display_name(display_name, derived):
+    assert naming.agent_id(display_name) == derived
+    assert AgentVersionRef.parse(f"{derived}@1.0.0").agent == derived
+
+
+@pytest.mark.parametrize("display_name, fragment", [
+    ("!!! ---", "has no letters or digits; give --id"),
+    ("数据代理", "has no letters or digits; give --id"),
+    ("2025 Reporter", "'2025-reporter', which does not start with a letter; give --id"),
+])
+def test_agent_id_refuses_what_leaves_no_dns_label(display_name, fragment):
+    with pytest.raises(InvalidReference, match=fragment):
+        naming.agent_id(display_name)

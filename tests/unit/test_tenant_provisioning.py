@@ -4,8 +4,10 @@ import yaml
 
 from gl_operator import tenant_provisioning
 
-TENANT = {**yaml.safe_load((Path(__file__).resolve().parents[2] / "examples" / "tenant-policy.yaml").read_text()),
-          "metadata": {"name": "customer-abc-123", "uid": "u-1"}}
+EXAMPLE = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples" / "tenant-policy.yaml").read_text())
+# The environments alone; team namespaces have tests of their own.
+TENANT = {**EXAMPLE, "metadata": {"name": "customer-abc-123", "uid": "u-1"},
+          "spec": {k: v for k, v in EXAMPLE["spec"].items() if k != "teamNamespaces"}}
 
 
 def by_kind(objects, kind):
