@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,36 +27,70 @@ def publish_manifest() -> str:
                                 "image": "registry.example.com/dev@sha256:" + "0" * 64}})
 
 
-def quick_start(home: Path, exports: dict[str, str]) -> None:
-    """README's "Try it", command by command, in a shell that evaluated `gl-dev up`'s exports."""
-    env = {**os.environ, "COLUMNS": "200", **{k: v for k, v in exports.items() if k != "PATH"},
+QUICK_START, README = REPO / "docs" / "quickstart.md", REPO / "README.md"
+
+
+def quick_start_commands() -> list[str]:
+    """The quick start's commands, verbatim: the second ``sh`` block of docs/quickstart.md (the first
+    is `make dev`), comments and blank lines left out. README.md carries the same block."""
+    blocks = re.findall(r"```sh\n(.*?)```", QUICK_START.read_text(), re.S)
+    script = blocks[1]
+    assert script in README.read_text(), "README.md's quick start differs from docs/quickstart.md"
+    return [line for line in script.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+# What a user reads of each command's output (by its first words): (exit status, check of stdout, stderr).
+def _expect(command: str, rc: int, out: str, err: str) -> None:
+    if command.startswith("gl agent check"):
+        assert rc == 1 and "✗ deny" in out, "production admits certified versions only"
+        return
+    assert rc == 0
+    if command.startswith("kubectl apply -f examples/tenant-policy.yaml"):
+        assert "tenantpolicy.registry.greenlang.ai/customer-abc-123" in out
+    elif command.startswith("kubectl wait"):
+        assert "condition met" in out
+    elif command.startswith("gl agent publish"):
+        assert out.strip() == "gl-cbam-calculator-v2@2.3.1" and "agent id gl-cbam-calculator-v2 (--id)" in err
+    elif command.startswith("gl agent promotion-status") and "ready:" not in err:
+        assert "draft -> experimental (dry run" in out and "not ready yet: evaluation-passed, security-scan" in err
+    elif command.startswith("gl agent promotion-status"):
+        assert "gl agent promote gl-cbam-calculator-v2@2.3.1 --to experimental" in err
+    elif command.startswith("gl agent promote"):
+        assert "Succeeded" in out and "gl-cbam-calculator-v2@2.3.1 is now experimental" in err
+    elif command.startswith("kubectl apply -f examples/manifests/"):
+        assert "agentdeployment.registry.greenlang.ai/gl-cbam-calculator-v2 created" in out
+    elif command.startswith("gl agent invoke"):
+        answer = json.loads(out)
+        assert (answer["cnCode"], answer["unit"]) == ("72081000", "tCO2e")
+        assert answer["totalEmissions"] == answer["directEmissions"] + answer["indirectEmissions"] > 0
+    elif command.startswith("gl agent metrics"):
+        assert "measured by Prometheus" in out and "gl-cbam-calculator-v2@2.3.1" in out
+    elif command.startswith("gl slo status"):
+        assert "customer-abc-123-dev/gl-cbam-calculator-v2" in out
+    elif command.startswith("gl audit query"):
+        assert "agent.promoted" in out and "gl-cbam-calculator-v2-2.3.1" in out
+
+
+def quick_start(home: Path, exports: dict[str, str], workdir: Path) -> None:
+    """docs/quickstart.md, command for command, in one shell that evaluated `gl-dev up`'s exports;
+    each command's output checked as a user would read it."""
+    env = {**os.environ, "COLUMNS": "250", **{k: v for k, v in exports.items() if k != "PATH"},
            "PATH": exports["PATH"].replace("$PATH", os.environ["PATH"])}
-
-    def sh(command: str) -> str:
-        result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, cwd=REPO,
-                                timeout=180)
-        assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
-        return result.stdout
-
-    sh("kubectl create namespace climate-team")
-    assert sh("gl agent publish examples/agents/cbam-calculator -n climate-team").strip() == \
-        "gl-cbam-calculator-v2@2.3.1"
-    sh("""kubectl patch agentversion gl-cbam-calculator-v2-2.3.1 -n climate-team --subresource=status \
-          --type=merge -p '{"status":{"evaluation":{"passed":true,"score":0.95},"securityScan":{"critical":0,"high":0}}}'""")
-    sh("kubectl apply -n climate-team -f examples/promotion.yaml")
-    wait.until(lambda: "experimental" in sh("kubectl get agentversions -n climate-team"), timeout=30,
-               what="2.3.1 to be experimental")
-    sh("kubectl apply -f examples/tenant-policy.yaml")
-    wait.until(lambda: "customer-abc-123-dev" in sh("kubectl get namespaces"), timeout=30, what="the dev namespace")
-    sh("kubectl apply -f examples/agent-deployment-dev.yaml")
-    sh("kubectl wait glad/cbam-calculator -n customer-abc-123-dev --for=condition=Available --timeout=120s")
-    body = {"cnCode": "72081000", "quantityTonnes": 12.5, "countryOfOrigin": "BR"}
-    answer = json.loads(sh("gl agent invoke cbam-calculator calculate-embedded-emissions -n customer-abc-123-dev "
-                           f"-d '{json.dumps(body)}'"))
-    assert (answer["cnCode"], answer["unit"]) == ("72081000", "tCO2e")
-    assert answer["totalEmissions"] == answer["directEmissions"] + answer["indirectEmissions"] > 0
-    assert "customer-abc-123-dev/cbam-calculator" in sh(
-        "gl slo status --agent gl-cbam-calculator-v2 -n customer-abc-123-dev")
+    commands = quick_start_commands()
+    # One shell, so `cd` and the context's namespace carry over; each command's output to its own files.
+    lines = ["set -u"]
+    for i, command in enumerate(commands):
+        lines.append(f"{{ {command}\n}} >{workdir}/{i}.out 2>{workdir}/{i}.err; echo $? >{workdir}/{i}.rc")
+    script = workdir / "quickstart.sh"
+    script.write_text("\n".join(lines) + "\n")
+    subprocess.run(["bash", str(script)], env=env, cwd=REPO, timeout=900, check=True)
+    for i, command in enumerate(commands):
+        rc, out, err = (int((workdir / f"{i}.rc").read_text()), (workdir / f"{i}.out").read_text(),
+                        (workdir / f"{i}.err").read_text())
+        try:
+            _expect(command, rc, out, err)
+        except (AssertionError, ValueError) as error:
+            raise AssertionError(f"quick start step {i + 1}: {command}\nexit {rc}\n{out}\n{err}") from error
 
 
 def test_up_runs_the_registry_and_down_stops_it(tmp_path):
@@ -109,7 +144,8 @@ def test_up_runs_the_registry_and_down_stops_it(tmp_path):
         listed = subprocess.run([*kubectl, "get", "greenlang", "-A"], capture_output=True, text=True)
         assert listed.returncode == 0 and "agentversion.registry.greenlang.ai/dev-agent-0.1.0" in listed.stdout
 
-        quick_start(home, exports)
+        (tmp_path / "quickstart").mkdir()
+        quick_start(home, exports, tmp_path / "quickstart")
 
         # The webhook server is gone: registry writes fail closed, and status says why.
         pid = (home / "run" / "gl-webhooks.pid").read_text()
