@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from gl_devenv import identities
+from gl_devenv.external import ExternalCluster
 from gl_devenv.postgres import LocalPostgres
 
 
@@ -45,10 +47,13 @@ class MirrorProcess:
             self.own_anchor_namespace = f"gl-anchor-{uuid.uuid4().hex[:8]}"
             core = client.CoreV1Api(config.new_client_from_config(config_file=str(self.kubeconfig)))
             core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=self.own_anchor_namespace)))
+            identities.grant_in(ExternalCluster(self.kubeconfig), "mirror", self.own_anchor_namespace)
             self.args = [*self.args, f"--anchor-namespace={self.own_anchor_namespace}"]
+        # As the chart runs it: its ServiceAccount, bound to crds/rbac_mirror.yaml, not the admin in ``kubeconfig``.
+        identity = identities.kubeconfig(ExternalCluster(self.kubeconfig), "mirror")
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gl_mirror", "run", f"--kubeconfig={self.kubeconfig}", f"--dsn={self.dsn}",
+                [sys.executable, "-m", "gl_mirror", "run", f"--kubeconfig={identity}", f"--dsn={self.dsn}",
                  "--metrics-address=off", *self.args], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
 
     def stop(self) -> None:

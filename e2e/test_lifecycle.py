@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import json
 import signal
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
-import yaml
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 from kubernetes import client
 
 from e2e import registry as reg
 from e2e import wait
 from e2e import REPO
-from e2e.operator_process import OperatorProcess
 from gl_api import GROUP, VERSION, labels, naming
-from gl_devenv import certs
 from gl_devenv.cluster import LocalCluster
 from gl_operator import failpoints
 
@@ -366,50 +360,43 @@ def test_a_promotion_whose_version_never_comes_fails_after_the_deadline(cluster,
     assert reg.status(api, team, "promotions", "ghost")["phase"] == "Failed"
 
 
-def _operator_without_access_reviews(cluster, operator, workdir):
-    """The operator as the same user, but allowed everything except asking the authorizer
+OPERATOR_ROLE = "greenlang-registry:component:operator"
+
+
+@contextlib.contextmanager
+def _operator_role_without_access_reviews(cluster):
+    """The operator's own role (crds/rbac_operator.yaml) minus the rule that lets it ask the authorizer
     (subjectaccessreviews): the approvals of a certification cannot be checked."""
     if not isinstance(cluster, LocalCluster):
-        pytest.fail("this test signs a client certificate with the local control plane's CA (GL_E2E_CLUSTER=local)")
-    config = yaml.safe_load(Path(operator.kubeconfig).read_text())
-    user = config["users"][0]["user"]
-    certificate = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
-    username = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-    group = "greenlang-e2e:operator-without-access-reviews"
-    groups = [g for g in cluster.kubectl("api-versions").stdout.split() if not g.startswith("authorization.k8s.io/")]
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": group},
-            "rules": [{"apiGroups": sorted({g.rpartition("/")[0] for g in groups}), "resources": ["*"],
-                       "verbs": ["*"]}]}
-    binding = reg.binding(group, username, group)
-    binding["subjects"] = [{"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}]
-    applied = cluster.kubectl("apply", "-f", "-", check=False,
-                              input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]}))
-    assert applied.returncode == 0, applied.stderr
-    pair = certs.ensure_leaf(cluster.pki_dir, "operator-without-access-reviews", certs.ensure_pki(cluster.pki_dir).ca,
-                             username, organizations=(group,))
-    user.clear()
-    user.update({"client-certificate-data": base64.b64encode(pair.cert.read_bytes()).decode(),
-                 "client-key-data": base64.b64encode(pair.key.read_bytes()).decode()})
-    kubeconfig = workdir / "kubeconfig-without-access-reviews"
-    kubeconfig.write_text(yaml.safe_dump(config))
-    return OperatorProcess(kubeconfig, workdir, config=yaml.safe_load(operator.config.read_text()),
-                           identity=operator.identity)
+        pytest.fail("this test changes the role the local operator runs with (GL_E2E_CLUSTER=local)")
+    role = json.loads(cluster.kubectl("get", "clusterrole", OPERATOR_ROLE, "-o", "json").stdout)
+    limited = [rule for rule in role["rules"] if "subjectaccessreviews" not in rule["resources"]]
+    assert len(limited) == len(role["rules"]) - 1
+
+    def set_rules(rules: list) -> None:
+        cluster.kubectl("patch", "clusterrole", OPERATOR_ROLE, "--type=merge", "-p", json.dumps({"rules": rules}))
+
+    set_rules(limited)
+    try:
+        yield
+    finally:
+        set_rules(role["rules"])
 
 
-def test_checks_that_cannot_be_evaluated_fail_the_promotion_past_the_deadline(cluster, api, team, operator, tmp_path):
+def test_checks_that_cannot_be_evaluated_fail_the_promotion_past_the_deadline(cluster, api, team, operator):
     to_experimental(cluster, api, team, "2.3.1")
     reg.promote(cluster, team, "certify", "2.3.1", "certified", reason="ready",
                 fastTrack={"justification": "test", "incident": "INC-7"})
     reg.wait_phase(api, team, "certify", "AwaitingApproval")
 
-    limited = _operator_without_access_reviews(cluster, operator, tmp_path)
     operator.stop()
-    limited.start()
-    try:
-        assert reg.approve(cluster, team, "certify", "bob").returncode == 0
-        failed = reg.wait_phase(api, team, "certify", "Failed", timeout=40)
-    finally:
-        limited.stop()  # the operator fixture starts the usual one again for the next test
+    with _operator_role_without_access_reviews(cluster):
+        operator.start()
+        try:
+            assert reg.approve(cluster, team, "certify", "bob").returncode == 0
+            failed = reg.wait_phase(api, team, "certify", "Failed", timeout=40)
+        finally:
+            operator.stop()  # the operator fixture starts it again, with its whole role, for the next test
     passed, message = reg.checks(failed)["evaluation"]
     assert not passed and message.startswith("the checks could not be evaluated: the API server answered 403")
     assert "subjectaccessreviews" in message and "gave up after" in message

@@ -3,7 +3,9 @@
 The namespace ``greenlang-system`` holds what the registry runs on (the operator's Lease, the
 query API's Service); the chart makes it where it installs. So does the ConfigMap
 ``greenlang-registry-identities``: the user names of the registry's own components, which the
-admission policies trust (crds/admission_status.yaml, crds/admission_events.yaml).
+admission policies trust (crds/admission_status.yaml, crds/admission_events.yaml). The components'
+ServiceAccounts and the bindings of their roles (crds/rbac_<component>.yaml) come last
+(``identities``), as the chart makes them.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class InstallError(RuntimeError):
     pass
 
 
-SYSTEM_NAMESPACE = "greenlang-system"
+SYSTEM_NAMESPACE = identities.NAMESPACE
 IDENTITIES = "greenlang-registry-identities"
 
 
@@ -45,6 +47,11 @@ def install(cluster: Kubectl, timeout: str = "60s", operator_user: str = identit
     applied = cluster.kubectl("apply", "-f", str(crdgen.CRD_DIR), check=False)
     if applied.returncode != 0:
         raise InstallError(f"installing the CRDs from {crdgen.CRD_DIR} failed: {applied.stderr.strip()}")
+    bound = cluster.kubectl("apply", "-f", "-", check=False, input=json.dumps(
+        {"apiVersion": "v1", "kind": "List", "items": identities.objects()}))
+    if bound.returncode != 0:
+        raise InstallError(f"creating the components' ServiceAccounts and binding their roles failed: "
+                           f"{bound.stderr.strip()}")
     names = [f"crd/{kind.crd_name}" for kind in kinds.ALL]
     waited = cluster.kubectl("wait", "--for=condition=Established", f"--timeout={timeout}", *names, check=False)
     if waited.returncode != 0:

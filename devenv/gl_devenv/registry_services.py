@@ -39,9 +39,9 @@ def start_operator(cluster: LocalCluster, config: dict[str, Any] | None = None, 
     if not processes.running(OPERATOR):
         health, metrics = free_port(), free_port()
         ports_file.write_text(f"{health} {metrics}")
-        # The operator's own identity (the policies trust it, and only it, to change lifecycle state);
-        # locally it is also in system:masters, where a cluster binds the chart's ClusterRole.
-        identity = cluster.user_kubeconfig(OPERATOR_IDENTITY, ("system:masters",))
+        # The operator's ServiceAccount, bound to crds/rbac_operator.yaml as on a cluster (the policies
+        # trust it, and only it, to change lifecycle state).
+        identity = identities.kubeconfig(cluster, "operator")
         settings = cluster.run_dir / "gl-operator.yaml"
         # The identity it records in state history is the one it authenticates as (JSON is YAML).
         settings.write_text(json.dumps({"serviceAccount": OPERATOR_IDENTITY, **(config or {})}))
@@ -106,7 +106,8 @@ def start_mirror(cluster: LocalCluster, dsn: str, timeout: float = 60, prometheu
         port = free_port()
         ports_file.write_text(str(port))
         _, serving = query_api_tls(cluster.pki_dir)
-        processes.spawn(MIRROR, [sys.executable, "-m", "gl_mirror", "run", f"--kubeconfig={cluster.kubeconfig}",
+        identity = identities.kubeconfig(cluster, "mirror")  # its ServiceAccount, bound to crds/rbac_mirror.yaml
+        processes.spawn(MIRROR, [sys.executable, "-m", "gl_mirror", "run", f"--kubeconfig={identity}",
                                  f"--dsn={dsn}", "--metrics-address=off", f"--api-address=127.0.0.1:{port}",
                                  f"--api-cert={serving.cert}", f"--api-key={serving.key}",
                                  *([f"--prometheus-url={prometheus_url}"] if prometheus_url else []),

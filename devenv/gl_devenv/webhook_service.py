@@ -20,7 +20,6 @@ from gl_policy import POLICY_DIR, policy_files
 
 OPA = "opa"
 WEBHOOKS = "gl-webhooks"
-WEBHOOKS_IDENTITY = identities.WEBHOOKS
 CONFIGURATION_NAME = "greenlang-registry"
 
 
@@ -108,7 +107,7 @@ def start_webhooks(cluster: LocalCluster, opa_url: str | None, operator_user: st
     if not cluster.processes.running(WEBHOOKS):
         recorded.write_text(wanted)
         _, serving = tls(cluster.pki_dir)
-        identity = cluster.user_kubeconfig(WEBHOOKS_IDENTITY, ("system:masters",))
+        identity = identities.kubeconfig(cluster, "webhooks")  # its ServiceAccount, bound to crds/rbac_webhooks.yaml
         argv = [sys.executable, "-m", "gl_webhooks", "run", f"--kubeconfig={identity}",
                 f"--address=127.0.0.1:{webhook}", f"--tls-cert={serving.cert}", f"--tls-key={serving.key}",
                 f"--health-address=127.0.0.1:{probes}", f"--metrics-address=127.0.0.1:{metrics}",
