@@ -25,12 +25,16 @@ a hung server holds a ``kubectl apply`` (the API server's default would be 10 s)
 (``gl agent check``) posts nothing. The mutating webhook is not re-invoked
 (``reinvocationPolicy: Never``): it only fills spec fields no other mutation reads or writes.
 System namespaces are never sent.
+
+``render`` points the API server at a URL (the local stack); ``render_for_service`` at a
+Service, which is what the Helm chart's templates are generated from (``helm/chartgen.py``),
+so the rules are written once.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gl_api import GROUP, kinds, labels
@@ -63,12 +67,16 @@ def _rule(groups: list[str], resources: list[str], operations: list[str]) -> dic
             "scope": "*"}
 
 
-def _webhook(name: str, base_url: str, ca_bundle: bytes, rules: list[dict[str, Any]],
+ClientConfig = Callable[[str], dict[str, Any]]
+"""The ``clientConfig`` of the webhook served at path ``/<name>``."""
+
+
+def _webhook(name: str, client_config: ClientConfig, rules: list[dict[str, Any]],
              conditions: Sequence[dict[str, str]] = (), namespace_selector: dict[str, Any] | None = None
              ) -> dict[str, Any]:
     webhook = {
         "name": f"{name}.{GROUP}",
-        "clientConfig": {"url": f"{base_url.rstrip('/')}/{name}", "caBundle": base64.b64encode(ca_bundle).decode()},
+        "clientConfig": client_config(name),
         "rules": rules,
         "failurePolicy": "Fail",
         "matchPolicy": "Equivalent",
@@ -86,7 +94,29 @@ def _webhook(name: str, base_url: str, ca_bundle: bytes, rules: list[dict[str, A
 def render(base_url: str, ca_bundle: bytes, operator_user: str = DEFAULT_OPERATOR_USER, *,
            guard_images: bool = True) -> list[dict[str, Any]]:
     """Validating and mutating configurations for a webhook server reachable at ``base_url``."""
-    meta = {"name": NAME, "labels": {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": NAME,
+    def client_config(name: str) -> dict[str, Any]:
+        return {"url": f"{base_url.rstrip('/')}/{name}", "caBundle": base64.b64encode(ca_bundle).decode()}
+
+    return _configurations(client_config, operator_user, guard_images=guard_images)
+
+
+def render_for_service(name: str, namespace: str, port: int, ca_bundle: str | None, operator_user: str, *,
+                       configuration_name: str = NAME, guard_images: bool = True) -> list[dict[str, Any]]:
+    """The same configurations for a webhook server behind the Service ``namespace/name``.
+
+    ``ca_bundle`` is the base64 PEM as it goes into the object (None leaves it to an injector
+    such as cert-manager's cainjector); the strings may be template placeholders.
+    """
+    def client_config(path: str) -> dict[str, Any]:
+        service = {"service": {"name": name, "namespace": namespace, "path": f"/{path}", "port": port}}
+        return service if ca_bundle is None else {**service, "caBundle": ca_bundle}
+
+    return _configurations(client_config, operator_user, guard_images=guard_images, name=configuration_name)
+
+
+def _configurations(client_config: ClientConfig, operator_user: str, *, guard_images: bool,
+                    name: str = NAME) -> list[dict[str, Any]]:
+    meta = {"name": name, "labels": {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": NAME,
                                      "app.kubernetes.io/component": "admission-webhook",
                                      labels.MANAGED_BY: labels.OPERATOR_NAME}}
     not_operator = _not_operator(operator_user)
@@ -96,35 +126,35 @@ def render(base_url: str, ca_bundle: bytes, operator_user: str = DEFAULT_OPERATO
         "approvals-changed", "has(object.spec.approvals) "
                              "&& (!has(oldObject.spec.approvals) || object.spec.approvals != oldObject.spec.approvals)")
     validating = [
-        _webhook("publish", base_url, ca_bundle, [_rule([GROUP], [kinds.AGENT_VERSION.plural], ["CREATE"])]),
-        _webhook("promotion", base_url, ca_bundle, [_rule([GROUP], [kinds.PROMOTION.plural], ["CREATE"])]),
-        _webhook("approval", base_url, ca_bundle, [_rule([GROUP], [kinds.PROMOTION.plural], ["UPDATE"])],
+        _webhook("publish", client_config, [_rule([GROUP], [kinds.AGENT_VERSION.plural], ["CREATE"])]),
+        _webhook("promotion", client_config, [_rule([GROUP], [kinds.PROMOTION.plural], ["CREATE"])]),
+        _webhook("approval", client_config, [_rule([GROUP], [kinds.PROMOTION.plural], ["UPDATE"])],
                  [approvals_changed]),
-        _webhook("deployment", base_url, ca_bundle,
+        _webhook("deployment", client_config,
                  [_rule([GROUP], [kinds.AGENT_DEPLOYMENT.plural], ["CREATE", "UPDATE"])],
                  [_condition("spec-changed", "request.operation == 'CREATE' || object.spec != oldObject.spec")]),
-        _webhook("status-agentversions", base_url, ca_bundle,
+        _webhook("status-agentversions", client_config,
                  [_rule([GROUP], [f"{kinds.AGENT_VERSION.plural}/status"], ["UPDATE"])], [not_operator, status_changed]),
-        _webhook("status-promotions", base_url, ca_bundle,
+        _webhook("status-promotions", client_config,
                  [_rule([GROUP], [f"{kinds.PROMOTION.plural}/status"], ["UPDATE"])], [not_operator, status_changed]),
-        _webhook("tenancy", base_url, ca_bundle, [_rule([GROUP], [kinds.TENANT_POLICY.plural], ["CREATE", "UPDATE"])],
+        _webhook("tenancy", client_config, [_rule([GROUP], [kinds.TENANT_POLICY.plural], ["CREATE", "UPDATE"])],
                  [_condition("spec-changed", "request.operation == 'CREATE' || object.spec != oldObject.spec")]),
     ]
     if guard_images:
         production = {"matchLabels": {labels.ENVIRONMENT: "production"}}
         validating += [
-            _webhook("images-pods", base_url, ca_bundle,
+            _webhook("images-pods", client_config,
                      [_rule([""], ["pods", "pods/ephemeralcontainers"], ["CREATE", "UPDATE"])],
                      [_condition("images-changed", f"request.operation == 'CREATE' || {_IMAGES} != {_old(_IMAGES)}")],
                      production),
-            _webhook("images-deployments", base_url, ca_bundle,
+            _webhook("images-deployments", client_config,
                      [_rule(["apps"], ["deployments"], ["CREATE", "UPDATE"])],
                      [_condition("template-changed", "request.operation == 'CREATE' "
                                                      "|| object.spec.template.spec != oldObject.spec.template.spec")],
                      production),
         ]
     mutating = [{**_webhook(
-        "promotion-defaults", base_url, ca_bundle, [_rule([GROUP], [kinds.PROMOTION.plural], ["CREATE", "UPDATE"])],
+        "promotion-defaults", client_config, [_rule([GROUP], [kinds.PROMOTION.plural], ["CREATE", "UPDATE"])],
         [_condition("needs-the-clock",
                     "(request.operation == 'CREATE' && has(object.spec.deprecation) "
                     "&& !has(object.spec.deprecation.sunsetAt)) "
