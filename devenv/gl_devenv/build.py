@@ -47,6 +47,8 @@ def tool_dir(tool: str) -> Path:
         "kwok": versions.KWOK,
         "opa": versions.OPA,
         "helm": versions.HELM,
+        "argocd": versions.ARGOCD,
+        "krew": versions.KREW,
     }[tool]
     return cache_dir() / "bin" / f"{tool}-{version}"
 
@@ -152,11 +154,11 @@ def build_etcd() -> None:
     _finish("etcd", staging)
 
 
-def _go_install(tool: str, package: str, version: str, binary: str) -> Path:
+def _go_install(tool: str, package: str, version: str, binary: str, ldflags: str = "") -> Path:
     staging = _staging(tool)
     env_bin = staging
     print(f"+ go install {package}@{version}", flush=True)
-    subprocess.run(["go", "install", "-trimpath", "-ldflags", "-s -w", f"{package}@{version}"],
+    subprocess.run(["go", "install", "-trimpath", "-ldflags", f"-s -w {ldflags}".strip(), f"{package}@{version}"],
                    env={**_go_env(), "GOBIN": str(env_bin)}, check=True, cwd=staging)
     if not (staging / binary).exists():
         raise RuntimeError(f"go install {package}@{version} produced no {binary}")
@@ -201,8 +203,96 @@ def build_prometheus() -> None:
     _finish("prometheus", staging)
 
 
+def build_krew() -> None:
+    _finish("krew", _go_install("krew", "sigs.k8s.io/krew/cmd/krew", versions.KREW, "krew",
+                                f"-X sigs.k8s.io/krew/internal/version.gitTag={versions.KREW}"))
+
+
 def build_helm() -> None:
-    _finish("helm", _go_install("helm", "helm.sh/helm/v3/cmd/helm", versions.HELM, "helm"))
+    """Helm, stamped as its own Makefile does: without the version `helm version` says v3.22, and
+    without the Kubernetes version `helm template` assumes 1.20 for `.Capabilities.KubeVersion`."""
+    minor = versions.KUBERNETES.split(".")[1]
+    ldflags = (f"-X helm.sh/helm/v3/internal/version.version={versions.HELM} "
+               f"-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 "
+               f"-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor={minor}")
+    _finish("helm", _go_install("helm", "helm.sh/helm/v3/cmd/helm", versions.HELM, "helm", ldflags))
+
+
+# The two Argo CD commands a local GitOps loop needs; the API server, CLI, Dex and notifications stay out.
+ARGOCD_COMMANDS = ("github.com/argoproj/argo-cd/v3/cmd/argocd-application-controller/commands",
+                   "github.com/argoproj/argo-cd/v3/cmd/argocd-repo-server/commands")
+_ARGOCD_MAIN = """package main
+
+// Dispatches on argv[0] like upstream's cmd/main.go, for the two commands built here only.
+
+import (
+\t"fmt"
+\t"os"
+\t"path/filepath"
+
+\t"github.com/spf13/cobra"
+\t"k8s.io/klog/v2"
+
+\tappcontroller "github.com/argoproj/argo-cd/v3/cmd/argocd-application-controller/commands"
+\treposerver "github.com/argoproj/argo-cd/v3/cmd/argocd-repo-server/commands"
+\t"github.com/argoproj/argo-cd/v3/util/log"
+)
+
+func init() {
+\tklog.SetLogger(log.NewLogrusLogger(log.NewWithCurrentConfig()))
+}
+
+func main() {
+\tvar command *cobra.Command
+\tswitch name := filepath.Base(os.Args[0]); name {
+\tcase "argocd-application-controller":
+\t\tcommand = appcontroller.NewCommand()
+\tcase "argocd-repo-server":
+\t\tcommand = reposerver.NewCommand()
+\tdefault:
+\t\tfmt.Fprintf(os.Stderr, "%s: run as argocd-application-controller or argocd-repo-server (a symlink)\\n", name)
+\t\tos.Exit(2)
+\t}
+\tif err := command.Execute(); err != nil {
+\t\tos.Exit(1)
+\t}
+}
+"""
+
+
+def build_argocd() -> None:
+    """Argo CD's application controller and repo server as one binary, run through a symlink named as either.
+
+    A main of our own importing only those two commands, not upstream's all-in-one ``cmd``: the API
+    server, CLI, Dex and notifications add 300+ packages (and their modules) that nothing here runs.
+    """
+    version = versions.ARGOCD
+    src = _consumer_module(f"argocd-{version}", f"github.com/argoproj/argo-cd/v3@{version}",
+                           list(ARGOCD_COMMANDS))
+    # Argo CD pins k8s.io/* and a few others with `replace`, which only the main module's go.mod honours.
+    info = json.loads(_run(["go", "mod", "download", "-json", f"github.com/argoproj/argo-cd/v3@{version}"], src))
+    pins = re.findall(r"^\s*([\w.\-/]+)\s+=>\s+([\w.\-/]+)\s+(v\S+)\s*$", Path(info["GoMod"]).read_text(),
+                      re.MULTILINE)
+    if not pins:
+        raise RuntimeError(f"no replacements found in {info['GoMod']}")
+    for module, target, pinned in pins:
+        _run(["go", "mod", "edit", f"-replace={module}={target}@{pinned}"], src)
+    (src / "argocd").mkdir()
+    (src / "argocd" / "main.go").write_text(_ARGOCD_MAIN)
+    _run(["go", "mod", "tidy"], src)
+    staging = _staging("argocd")
+    _run(["go", "build", "-trimpath", "-ldflags",
+          f"-s -w -X github.com/argoproj/argo-cd/v3/common.version={version.removeprefix('v')}",
+          "-o", str(staging / "argocd"), "./argocd"], src)
+    # Its CRDs and default configuration objects, which a local Argo CD installs (gl_devenv.argocd).
+    # (Copied as text: the module cache's files and directories are read-only.)
+    for manifests in ("crds", "base/config"):
+        target = staging / "manifests" / manifests
+        target.mkdir(parents=True)
+        for source in (Path(info["Dir"]) / "manifests" / manifests).glob("*.yaml"):
+            if source.name != "kustomization.yaml":
+                (target / source.name).write_text(source.read_text())
+    _finish("argocd", staging)
 
 
 # Gateway API's standard-channel CRDs (HTTPRoute weights for Canary traffic), for the tests that install them.
@@ -230,6 +320,8 @@ BUILDERS = {
     "kubernetes": build_kubernetes,
     "opa": build_opa,
     "helm": build_helm,
+    "krew": build_krew,
+    "argocd": build_argocd,
     "node": build_node,
     "prometheus": build_prometheus,
 }

@@ -12,5 +12,9 @@ ETCD = "v3.6.16"
 KWOK = "v0.8.0"
 OPA = "v1.22.3"
 HELM = "v3.22.0"
+# v3.2.12 as served does not compile; v3.4+ need modules the proxy refuses or a newer Go.
+ARGOCD = "v3.2.11"
+# krew, to install the `kubectl gl` plugin from its manifest in tests as users do.
+KREW = "v0.4.3"
 # Prometheus 3.16 is tagged v0.316.0 in its Go module. Debian's 2.42 lacks Kubernetes discovery.
 PROMETHEUS = "v0.316.0"
