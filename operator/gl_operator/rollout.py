@@ -418,6 +418,8 @@ class _Machine:
         all_ready = stable_ready >= self.total and all(
             (o := observed[w.name]) is not None and o.current and o.ready >= (w.replicas or 0)
             for w in wants)
+        settling = stable_ready >= self.total and all(
+            (o := observed[w.name]) is not None and o.ready >= (w.replicas or 0) for w in wants)
         quota = next((o.quota_message for w in wants if (o := observed[w.name]) and o.quota_message), None)
         # Degraded while it runs the version a breach sent it back to; a later successful rollout
         # (even of a version below the held-back one) makes it healthy again.
@@ -433,6 +435,9 @@ class _Machine:
             phase = DeploymentPhase.rolling_back.value
         elif degraded_by_rollback:
             phase = DeploymentPhase.degraded.value
+        elif not all_ready and settling and before in (DeploymentPhase.available.value,
+                                                        DeploymentPhase.progressing.value):
+            phase = before  # every pod ready; a Deployment has not observed our last write yet
         elif not all_ready:
             phase = (DeploymentPhase.progressing.value if before in (None, DeploymentPhase.pending.value,
                                                                     DeploymentPhase.progressing.value)

@@ -279,6 +279,25 @@ def test_target_change_mid_rollout_restarts_with_the_new_version():
     assert set(sim.replicas()) == {"2.3.1", "2.5.0"}
 
 
+def test_a_deployment_catching_up_with_the_promotion_is_not_reported_degraded():
+    # The promotion rewrites the Deployment (its stable history): until the Deployment controller has
+    # observed that, every pod is ready but the Deployment is not current. Argo CD must not see a blip.
+    sim = deployed(Sim(analysis={"windowSeconds": 30}))
+    sim.round("2.4.0", PASS)
+    sim.round("2.4.0", PASS)
+    sim.round("2.4.0", PASS, advance=30)
+    assert sim.status["stableVersion"] == "2.4.0"
+    phases = []
+    for _ in range(3):
+        sim.observed = {name: Observed(o.name, o.version, o.replicas, ready=o.ready, updated=o.updated, total=o.total,
+                                       current=False, history=o.history) for name, o in sim.observed.items()}
+        sim.round("2.4.0")
+        phases.append(sim.status["phase"])
+    assert "Degraded" not in phases
+    sim.round("2.4.0")
+    assert sim.status["phase"] == "Available"
+
+
 def test_replicas_not_ready_is_degraded_and_quota_is_reported():
     sim = deployed(Sim())
     sim.ready = False
