@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
+
 from gl_devenv import identities
 from gl_devenv.external import ExternalCluster
 from gl_devenv.postgres import LocalPostgres
@@ -83,3 +85,12 @@ def start_with_query_api(cluster, dsn: str, log: Path, args: tuple[str, ...] = (
     registry_services.install_query_api(cluster, Path(cluster.pki_dir), port)
     mirror.query_api_cluster = cluster
     return mirror
+
+
+def count(dsn: str, query: str, *params: object) -> int:
+    """The first column of ``query``'s row in the mirror's database; 0 before its tables exist."""
+    try:
+        with psycopg.connect(dsn) as conn:
+            return conn.execute(query, params).fetchone()[0]
+    except psycopg.errors.UndefinedTable:
+        return 0  # migrations not applied yet

@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from e2e import registry as reg
 from e2e import wait
-from e2e.mirror_process import MirrorProcess, local_postgres, start_with_query_api
+from e2e.mirror_process import MirrorProcess, count, local_postgres, start_with_query_api
 from gl_api import GROUP, VERSION
 from gl_devenv import apiserver_audit, build, certs, crd_install
 from gl_devenv.cluster import LocalCluster, free_port
@@ -97,21 +97,13 @@ def env(tmp_path_factory):
             try:
                 env = Env(cluster, kube_config.new_client_from_config(config_file=str(cluster.kubeconfig)),
                           postgres, mirror, workdir, metrics_port)
-                wait.until(lambda: _count(postgres.dsn(), "SELECT count(*) FROM watch_bookmarks") == 6, timeout=60,
+                wait.until(lambda: count(postgres.dsn(), "SELECT count(*) FROM watch_bookmarks") == 6, timeout=60,
                            what="the mirror to list every kind")
                 yield env
             finally:
                 mirror.stop()
     finally:
         cluster.stop()
-
-
-def _count(dsn: str, query: str, *params) -> int:
-    try:
-        with psycopg.connect(dsn) as conn:
-            return conn.execute(query, params).fetchone()[0]
-    except psycopg.errors.UndefinedTable:
-        return 0  # migrations not applied yet
 
 
 def _agent(name: str) -> str:
@@ -132,7 +124,7 @@ def _created_and_modified_by_alice(env: Env, name: str) -> str:
 
 def _deleted_in_mirror(env: Env, uid: str, database: str | None = None) -> bool:
     dsn = env.postgres.dsn(database=database) if database else env.postgres.dsn()
-    return _count(dsn, "SELECT count(*) FROM registry_objects WHERE uid = %s AND deleted", uid) == 1
+    return count(dsn, "SELECT count(*) FROM registry_objects WHERE uid = %s AND deleted", uid) == 1
 
 
 def _audit_api(env: Env, user: str, path: str, **params) -> subprocess.CompletedProcess[str]:
@@ -404,7 +396,7 @@ def test_without_the_api_servers_log_a_delete_names_no_deleter(env):
                                env.workdir / "watch-only-mirror.log")
     watch_only.start()
     try:
-        wait.until(lambda: _count(env.postgres.dsn(database="watch_only"), "SELECT count(*) FROM watch_bookmarks")
+        wait.until(lambda: count(env.postgres.dsn(database="watch_only"), "SELECT count(*) FROM watch_bookmarks")
                    == 6, timeout=60, what="the watch-only mirror to list every kind")
         uid = _created_and_modified_by_alice(env, "deleted-unseen")
         assert env.kubectl("carol", "delete", "-n", NAMESPACE, "agent/deleted-unseen").returncode == 0

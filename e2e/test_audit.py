@@ -23,7 +23,7 @@ from e2e import governed as setup
 from e2e import registry as reg
 from e2e import wait
 from e2e.governed import TEAM, promotion_object, version_object
-from e2e.mirror_process import local_postgres, start_with_query_api
+from e2e.mirror_process import count, local_postgres, start_with_query_api
 from gl_api import naming
 from gl_mirror import anchor, migrations
 
@@ -64,19 +64,11 @@ def audited(tmp_path_factory):
                                        f"--anchor-namespace={anchor.DEFAULT_NAMESPACE}"))
         try:
             # Caught up: every kind (five and their Events) has been listed and bookmarked.
-            wait.until(lambda: _count(postgres, "SELECT count(*) FROM watch_bookmarks") == 6, timeout=60,
+            wait.until(lambda: count(postgres.dsn(), "SELECT count(*) FROM watch_bookmarks") == 6, timeout=60,
                        what="the mirror to list every kind")
             yield env, postgres
         finally:
             mirror.stop()
-
-
-def _count(postgres, query: str) -> int:
-    try:
-        with psycopg.connect(postgres.dsn()) as conn:
-            return conn.execute(query).fetchone()[0]
-    except psycopg.errors.UndefinedTable:
-        return 0  # migrations not applied yet
 
 
 def _rows(postgres, name: str) -> list[tuple[str, str, str | None]]:

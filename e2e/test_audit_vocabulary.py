@@ -26,7 +26,7 @@ from e2e import registry as reg
 from e2e import wait
 from e2e import REPO
 from e2e.governed import PROD, TEAM, TENANT, deployment_object, promotion_object, version_object
-from e2e.mirror_process import local_postgres, start_with_query_api
+from e2e.mirror_process import count, local_postgres, start_with_query_api
 from gl_api import audit_events, naming
 from gl_devenv import apiserver_audit, crd_install, registry_services, webhook_service
 from gl_devenv.cluster import LocalCluster
@@ -51,7 +51,7 @@ def trail(tmp_path_factory):
             mirror = start_with_query_api(cluster, postgres.dsn(), workdir / "mirror.log",
                                           tuple(apiserver_audit.mirror_args(cluster.run_dir, cluster.pki_dir)))
             try:
-                wait.until(lambda: _count(postgres, "SELECT count(*) FROM watch_bookmarks") == 6, timeout=60,
+                wait.until(lambda: count(postgres.dsn(), "SELECT count(*) FROM watch_bookmarks") == 6, timeout=60,
                            what="the mirror to list every kind")
                 assert env.apply(reg.binding("olaf-audits", AUDITOR, "greenlang-registry:audit-reader")
                                  ).returncode == 0
@@ -63,14 +63,6 @@ def trail(tmp_path_factory):
         for name in (registry_services.OPERATOR, webhook_service.WEBHOOKS):
             cluster.processes.stop(name)
         cluster.stop()
-
-
-def _count(postgres, query: str) -> int:
-    try:
-        with psycopg.connect(postgres.dsn()) as conn:
-            return conn.execute(query).fetchone()[0]
-    except psycopg.errors.UndefinedTable:
-        return 0  # migrations not applied yet
 
 
 def _promote(env, name: str, version: str, target: str, phase: str = "Succeeded", **spec) -> None:
