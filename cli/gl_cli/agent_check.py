@@ -14,18 +14,12 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-from rich.markup import escape
-from rich.table import Table
 
-from gl_api import GROUP, VERSION, kinds, naming, resolution
-from gl_api.models import AgentDeploymentSpec
+from gl_cli import kube
 from gl_cli.app import Context, Debug, Kubeconfig, Namespace, guarded, resource, session
 from gl_cli.output import fail, out
-from gl_kube import objects
-from gl_policy import inputs, views
-from gl_policy.engines import RegoEngine
+
+# The models, the policies and the embedded Rego engine are imported by the check when it runs.
 
 DENIED = re.compile(r'denied the request: (?P<messages>.*)$', re.DOTALL)
 WARNING = re.compile(r'^\d{3} \S+ "(?P<text>.*)"$')
@@ -48,8 +42,8 @@ class CheckResult:
         return not self.denials
 
 
-def tenant_policy(api: client.ApiClient, tenant: str) -> dict[str, Any]:
-    policy = objects.get(api, kinds.TENANT_POLICY, None, tenant)
+def tenant_policy(api: kube.Api, tenant: str) -> dict[str, Any]:
+    policy = kube.get(api, kube.TENANT_POLICY, None, tenant)
     if policy is None:
         raise CheckError(f"TenantPolicy {tenant} does not exist; see `kubectl get tenantpolicies`")
     return policy
@@ -65,6 +59,9 @@ def environment_namespace(policy: dict[str, Any], environment: str) -> str:
 
 def probe(namespace: str, agent_namespace: str, agent: str, version: str) -> dict[str, Any]:
     """The AgentDeployment whose admission is in question: one replica of exactly that version."""
+    from gl_api import kinds
+    from gl_api.models import AgentDeploymentSpec
+
     spec = AgentDeploymentSpec(agent=f"{agent_namespace}/{agent}", version=version, replicas=1)
     return resource(kinds.AGENT_DEPLOYMENT, f"gl-check-{agent}"[:63], namespace, spec)
 
@@ -76,7 +73,7 @@ def split_denials(message: str) -> list[str]:
     return listed or [line for line in lines if line]
 
 
-def check_online(api: client.ApiClient, agent_namespace: str, agent: str, version: str, tenant: str,
+def check_online(api: kube.Api, agent_namespace: str, agent: str, version: str, tenant: str,
           environment: str) -> CheckResult:
     """Ask the API server: a dry-run create goes through every admission webhook and stores nothing."""
     namespace = environment_namespace(tenant_policy(api, tenant), environment)
@@ -84,49 +81,45 @@ def check_online(api: client.ApiClient, agent_namespace: str, agent: str, versio
     result = CheckResult(namespace=namespace)
     try:
         # With http info: the policies' warnings come back only as Warning headers.
-        _, _, headers = objects.custom(api).create_namespaced_custom_object_with_http_info(
-            GROUP, VERSION, namespace, kinds.AGENT_DEPLOYMENT.plural, body, dry_run="All")
-    except ApiException as error:
+        _, headers = kube.create_with_headers(api, kube.AGENT_DEPLOYMENT, namespace, body, dry_run=True)
+    except kube.ApiError as error:
         if error.status not in (400, 403, 422):
             raise
         message = json.loads(error.body).get("message", error.body) if error.body else str(error)
         result.denials = split_denials(message)
-        headers = error.headers or {}
-    result.warnings = [m.group("text") for raw in _warning_headers(headers) if (m := WARNING.match(raw.strip()))]
+        headers = error.headers
+    result.warnings = [m.group("text") for raw in headers.get_all("Warning") or []
+                       if (m := WARNING.match(raw.strip()))]
     return result
 
 
-def _warning_headers(headers: object) -> list[str]:
-    getlist = getattr(headers, "getlist", None)
-    if getlist:
-        return list(getlist("Warning"))
-    value = headers.get("Warning") if isinstance(headers, dict) else None  # type: ignore[union-attr]
-    return [value] if value else []
-
-
-def check_offline(api: client.ApiClient, agent_namespace: str, agent: str, version: str, tenant: str,
+def check_offline(api: kube.Api, agent_namespace: str, agent: str, version: str, tenant: str,
                   environment: str) -> CheckResult:
     """Gather what the deployment webhook would, with the user's reads, and evaluate its policy here."""
+    from gl_api import resolution
+    from gl_policy import inputs, views
+    from gl_policy.engines import RegoEngine
+
     policy = tenant_policy(api, tenant)
     namespace = environment_namespace(policy, environment)
     body = probe(namespace, agent_namespace, agent, version)
-    found = objects.get(api, kinds.AGENT, agent_namespace, agent)
-    versions = {v["spec"]["version"]: v for v in objects.list_objects(
-        api, kinds.AGENT_VERSION, agent_namespace, field_selector=f"spec.agent={agent}")}
+    found = kube.get(api, kube.AGENT, agent_namespace, agent)
+    versions = {v["spec"]["version"]: v for v in kube.list_objects(
+        api, kube.AGENT_VERSION, agent_namespace, field_selector=f"spec.agent={agent}")}
     chosen = resolution.resolve(body["spec"], {v: (obj.get("status") or {}).get("state")
                                                for v, obj in versions.items()})
     chosen_version = versions.get(chosen) if chosen else None
-    others = [d for d in objects.list_objects(api, kinds.AGENT_DEPLOYMENT, namespace)
+    others = [d for d in kube.list_objects(api, kube.AGENT_DEPLOYMENT, namespace)
               if d["metadata"]["name"] != body["metadata"]["name"]]
     # The same views the webhook server caches, so the policy reads exactly what it would there.
-    data = inputs.deployment(body, objects.whoami(api), "CREATE", views.agent(found) if found else None,
+    data = inputs.deployment(body, kube.whoami(api), "CREATE", views.agent(found) if found else None,
                              views.Version.of(chosen_version).as_input() if chosen_version else None, None,
                              views.tenant(policy), len(others), _owner(api, policy, agent_namespace))
     verdict = RegoEngine().evaluate("deployment", data)
     return CheckResult(namespace=namespace, denials=verdict.deny, warnings=verdict.warn)
 
 
-def _owner(api: client.ApiClient, policy: dict, namespace: str) -> str | None:
+def _owner(api: kube.Api, policy: dict, namespace: str) -> str | None:
     """The TenantPolicy owning ``namespace``, as far as this user may see (None when unknown)."""
     def owned(tenant: dict) -> bool:
         spec = tenant.get("spec") or {}
@@ -136,8 +129,8 @@ def _owner(api: client.ApiClient, policy: dict, namespace: str) -> str | None:
     if owned(policy):
         return policy["metadata"]["name"]
     try:
-        return next((t["metadata"]["name"] for t in objects.list_objects(api, kinds.TENANT_POLICY) if owned(t)), None)
-    except ApiException:  # not allowed to list tenants: the webhook, which may, decides
+        return next((t["metadata"]["name"] for t in kube.list_objects(api, kube.TENANT_POLICY) if owned(t)), None)
+    except kube.ApiError:  # not allowed to list tenants: the webhook, which may, decides
         return None
 
 
@@ -161,6 +154,11 @@ def agent_check(
 
     [bold]Example[/bold]: gl agent check gl-cbam-calculator-v2@2.4.0 --tenant customer-abc-123 --environment production
     """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from gl_api import naming
+
     try:
         ref = naming.AgentVersionRef.parse(reference)
         s = session(kubeconfig, context, namespace)

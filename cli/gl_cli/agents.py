@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-import yaml
-from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-from rich.table import Table
 
-from gl_api import artifact as gl_artifact
-from gl_api import conditions, kinds, labels, naming, semver
-from gl_api.models import AgentSpec, AgentVersionSpec, Artifact, ConditionStatus
-from gl_cli import artifacts, query_api
+from gl_cli import artifacts, kube, query_api
 from gl_cli.app import (AllNamespaces, Context, Debug, Kubeconfig, Namespace, Output, check_output, guarded, resource,
                         session, state_of)
 from gl_cli.output import emit, emit_object, err, fail, out
-from gl_kube import objects
+
+if TYPE_CHECKING:
+    from gl_api import artifact as gl_artifact
+
+# Each command imports the models, the artifact format, boto3 and rich's progress bars itself, when it
+# runs: `gl --help` and the read commands start without them (docs/benchmarks.md, cli-startup).
 
 commands = typer.Typer()
 
@@ -47,16 +45,18 @@ def agent_list(domain: Annotated[Optional[str], typer.Option(help="filter by dom
                all_namespaces: AllNamespaces = False, namespace: Namespace = None, output: Output = "table",
                kubeconfig: Kubeconfig = None, context: Context = None, debug: Debug = False) -> None:
     """List agents. [bold]Example[/bold]: gl agent list -A --domain sustainability --state certified"""
+    from gl_api import labels
+
     check_output(output)
     s = session(kubeconfig, context, namespace)
     where = None if all_namespaces else s.namespace
-    agents = objects.list_objects(s.api, kinds.AGENT, where)
+    agents = kube.list_objects(s.api, kube.AGENT, where)
     if domain:
         agents = [a for a in agents if a["spec"]["domain"] == domain or a["spec"]["domain"].startswith(domain + ".")]
     if type_:
         agents = [a for a in agents if a["spec"]["type"] == type_]
     if state:
-        versions = objects.list_objects(s.api, kinds.AGENT_VERSION, where, label_selector=f"{labels.STATE}={state}")
+        versions = kube.list_objects(s.api, kube.AGENT_VERSION, where, label_selector=f"{labels.STATE}={state}")
         having = {(v["metadata"]["namespace"], v["spec"]["agent"]) for v in versions}
         agents = [a for a in agents if (a["metadata"]["namespace"], a["metadata"]["name"]) in having]
     emit([_agent_row(a) for a in agents],
@@ -71,11 +71,16 @@ def agent_get(reference: Annotated[str, typer.Argument(metavar="AGENT[@VERSION]"
               output: Output = "table", kubeconfig: Kubeconfig = None, context: Context = None,
               debug: Debug = False) -> None:
     """Show an agent and its versions, or one version. [bold]Example[/bold]: gl agent get gl-cbam-calculator-v2@2.3.1"""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from gl_api import naming, semver
+
     check_output(output)
     s = session(kubeconfig, context, namespace)
     if "@" in reference:
         ref = naming.AgentVersionRef.parse(reference)
-        version = objects.get(s.api, kinds.AGENT_VERSION, s.namespace, ref.object_name)
+        version = kube.get(s.api, kube.AGENT_VERSION, s.namespace, ref.object_name)
         if version is None:
             fail(f"{ref} is not published in namespace {s.namespace}; see `gl agent get {ref.agent}`")
         if output != "table":
@@ -90,10 +95,10 @@ def agent_get(reference: Annotated[str, typer.Argument(metavar="AGENT[@VERSION]"
                                             f"{entry.get('by')}: {entry.get('reason') or ''}"))
         out.print(table)
         return
-    found = objects.get(s.api, kinds.AGENT, s.namespace, reference)
+    found = kube.get(s.api, kube.AGENT, s.namespace, reference)
     if found is None:
         fail(f"agent {reference} does not exist in namespace {s.namespace}; see `gl agent list -A`")
-    versions = objects.list_objects(s.api, kinds.AGENT_VERSION, s.namespace, field_selector=f"spec.agent={reference}")
+    versions = kube.list_objects(s.api, kube.AGENT_VERSION, s.namespace, field_selector=f"spec.agent={reference}")
     versions.sort(key=lambda v: semver.Version.parse(v["spec"]["version"]), reverse=True)
     if output != "table":
         emit_object({**found, "versions": [_version_row(v) for v in versions]}, output)
@@ -104,6 +109,8 @@ def agent_get(reference: Annotated[str, typer.Argument(metavar="AGENT[@VERSION]"
 
 def _project(project: Path) -> tuple[gl_artifact.Manifest, bytes]:
     """The project's manifest and its packed artifact, or one clear error line."""
+    from gl_api import artifact as gl_artifact
+
     if not project.is_dir():
         fail(f"{project} is not a directory; give an agent project directory holding {gl_artifact.MANIFEST}")
     try:
@@ -113,6 +120,8 @@ def _project(project: Path) -> tuple[gl_artifact.Manifest, bytes]:
 
 
 def _upload(data: bytes | Path, what: str, bucket: str, s3_endpoint: str | None) -> artifacts.Uploaded:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
     size = len(data) if isinstance(data, bytes) else data.stat().st_size
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), console=err, transient=False) as progress:
@@ -165,6 +174,13 @@ def agent_publish(
     --domain sustainability.cbam --type calculator --artifact dist/cbam.tar.gz
     --image registry.example.com/cbam@sha256:...
     """
+    import yaml
+    from rich.markup import escape
+
+    from gl_api import artifact as gl_artifact
+    from gl_api import conditions, kinds, naming
+    from gl_api.models import AgentSpec, AgentVersionSpec, Artifact, ConditionStatus
+
     manifest, packed = None, None
     if project is None and artifact is None:
         if (Path.cwd() / gl_artifact.MANIFEST).is_file():
@@ -191,7 +207,7 @@ def agent_publish(
     base = yaml.safe_load(file.read_text()) if file else {}
     s = session(kubeconfig, context, namespace)
     new_agent = None
-    existing = objects.get(s.api, kinds.AGENT, s.namespace, agent_id)
+    existing = kube.get(s.api, kube.AGENT, s.namespace, agent_id)
     if existing is not None and name and existing["spec"]["displayName"] != name:
         err.print(f"Agent {agent_id} exists, named {escape(existing['spec']['displayName'])!r}; --name names a new "
                   "Agent only, so it stays so")
@@ -206,7 +222,7 @@ def agent_publish(
                  f"{' and '.join(missing)}"
                  + (f" (or an agent block in {gl_artifact.MANIFEST})" if manifest else ""))
         new_agent = resource(kinds.AGENT, agent_id, s.namespace, AgentSpec.model_validate(fields))
-    if objects.get(s.api, kinds.AGENT_VERSION, s.namespace, ref.object_name) is not None:
+    if kube.get(s.api, kube.AGENT_VERSION, s.namespace, ref.object_name) is not None:
         fail(f"{ref} is already published in {s.namespace}; a published version never changes: publish a new "
              "version instead")
     fields = {**(base.get("version") or {}), "agent": agent_id, "version": version}
@@ -242,12 +258,12 @@ def agent_publish(
         typer.echo(yaml.safe_dump_all([o for o in (new_agent, version_obj) if o], sort_keys=False))
         return
     if new_agent:
-        objects.create(s.api, kinds.AGENT, s.namespace, new_agent)
+        kube.create(s.api, kube.AGENT, s.namespace, new_agent)
         err.print(f"created Agent {agent_id}")
-    objects.create(s.api, kinds.AGENT_VERSION, s.namespace, version_obj)
+    kube.create(s.api, kube.AGENT_VERSION, s.namespace, version_obj)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        current = objects.get(s.api, kinds.AGENT_VERSION, s.namespace, ref.object_name) or {}
+        current = kube.get(s.api, kube.AGENT_VERSION, s.namespace, ref.object_name) or {}
         accepted = conditions.get_condition((current.get("status") or {}).get("conditions"), "Accepted")
         if accepted and accepted["status"] == ConditionStatus.true:
             typer.echo(str(ref))
@@ -279,9 +295,13 @@ def agent_pull(
 
     [bold]Example[/bold]: gl agent pull gl-cbam-calculator-v2@2.3.1 -o /tmp/cbam.zip --s3-endpoint http://127.0.0.1:9000
     """
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from gl_api import naming
+
     ref = naming.AgentVersionRef.parse(reference)
     s = session(kubeconfig, context, namespace)
-    version = objects.get(s.api, kinds.AGENT_VERSION, s.namespace, ref.object_name)
+    version = kube.get(s.api, kube.AGENT_VERSION, s.namespace, ref.object_name)
     if version is None:
         fail(f"{ref} is not published in namespace {s.namespace}; see `gl agent get {ref.agent}`")
     pinned = version["spec"].get("artifact") or {}

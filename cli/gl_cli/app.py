@@ -7,19 +7,16 @@ status and never bypasses admission.
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from kubernetes.client.rest import ApiException
-from pydantic import ValidationError
-from pydantic.alias_generators import to_camel
 
-from gl_api import kinds, naming, semver
-from gl_api.models import Model
-from gl_cli import artifacts, query_api
+from gl_cli import artifacts, kube, query_api
 from gl_cli.output import FORMATS, fail
-from gl_kube.client import Connection, NoCluster, connect
-from gl_kube.objects import explain
+
+if TYPE_CHECKING:  # `gl --help` imports no models: they are loaded by the commands that build objects
+    from gl_api import kinds
+    from gl_api.models import Model
 
 app = typer.Typer(name="gl", rich_markup_mode="rich", no_args_is_help=True,
                   context_settings={"help_option_names": ["-h", "--help"]},
@@ -34,23 +31,31 @@ AllNamespaces = Annotated[bool, typer.Option("-A", "--all-namespaces", help="acr
 Debug = Annotated[bool, typer.Option("--debug", help="show tracebacks")]
 
 
-def session(kubeconfig: str | None, context: str | None, namespace: str | None) -> Connection:
+def session(kubeconfig: str | None, context: str | None, namespace: str | None) -> kube.Connection:
     """The user's connection, as kubectl would make it; without a usable kubeconfig, exit 2."""
     try:
-        return connect(kubeconfig, context, namespace)
-    except NoCluster as error:
+        return kube.connect(kubeconfig, context, namespace)
+    except kube.NoCluster as error:
         fail(str(error), 2)
 
 
-# Mistakes worded for the user: a bad reference or version, a refusal by the API server, an
-# object its schema would refuse (caught before sending), an upload, the mirror, the kubeconfig.
-MISTAKES = (naming.InvalidReference, semver.InvalidVersion, ApiException, ValidationError, artifacts.ArtifactError,
-            query_api.MirrorUnavailable, NoCluster)
+def mistakes() -> tuple[type[Exception], ...]:
+    """Mistakes worded for the user: a bad reference or version, a refusal by the API server, an
+    object its schema would refuse (caught before sending), an upload, the mirror, the kubeconfig,
+    an API server that does not answer. Imported when an error happens, not at start-up."""
+    from pydantic import ValidationError
+
+    from gl_api import naming, semver
+    return (naming.InvalidReference, semver.InvalidVersion, kube.ApiError, ValidationError, artifacts.ArtifactError,
+            query_api.MirrorUnavailable, kube.NoCluster, kube.Unreachable)
 
 
 def one_line(error: Exception) -> str:
-    if isinstance(error, ApiException):
-        return explain(error)  # the API server's own message, as kubectl prints it
+    from pydantic import ValidationError
+    from pydantic.alias_generators import to_camel
+
+    if isinstance(error, kube.ApiError):
+        return kube.explain(error)  # the API server's own message, as kubectl prints it
     if isinstance(error, ValidationError):  # field names as they are written in YAML
         problems = "; ".join(f"{'.'.join(to_camel(p) if isinstance(p, str) else str(p) for p in e['loc'])}: "
                              f"{e['msg']}" for e in error.errors())
@@ -64,13 +69,11 @@ def guarded(function: Any) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except MISTAKES as error:
-            if kwargs.get("debug"):
-                raise
-            fail(one_line(error))
-        except Exception as error:  # no cluster, connection refused, ...
+        except Exception as error:
             if kwargs.get("debug") or isinstance(error, typer.Exit):
                 raise
+            if isinstance(error, mistakes()):
+                fail(one_line(error))
             fail(f"{type(error).__name__}: {error} (rerun with --debug for details)")
     return wrapper
 

@@ -24,11 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import boto3
-from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import BotoCoreError, ClientError
-
-from gl_api import artifact as gl_artifact
 
 # One PUT (S3 allows up to 5 GiB): a multipart upload's SHA-256 is a checksum of part checksums,
 # not the artifact's digest.
@@ -88,6 +83,8 @@ def upload_bytes(data: bytes, what: str, bucket: str, endpoint: str | None,
 
 def _server_digest(s3: Any, bucket: str, key: str) -> tuple[str | None, int] | None:
     """The SHA-256 the server holds for the object and its size; None when there is no object."""
+    from botocore.exceptions import ClientError
+
     try:
         head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     except ClientError as error:
@@ -102,6 +99,10 @@ def _upload(source: BinaryIO, hexdigest: str, size: int, what: str, bucket: str,
     if size > MAX_UPLOAD_BYTES:
         raise ArtifactError(f"{what} is {size} bytes; an artifact is uploaded in one request of at most "
                             f"{MAX_UPLOAD_BYTES} bytes")
+    import boto3  # boto3 and botocore only for the commands that move artifacts: they are slow to import
+    from boto3.s3.transfer import TransferConfig
+    from botocore.exceptions import BotoCoreError, ClientError
+
     key, expected = f"sha256/{hexdigest}", f"sha256:{hexdigest}"
     uri = f"s3://{bucket}/{key}"
     s3 = boto3.client("s3", endpoint_url=endpoint)
@@ -132,6 +133,11 @@ def download(uri: str, expected: str, destination: Path, endpoint: str | None,
     The bytes go to a temporary file beside ``destination`` and are renamed into place only once
     they match, so a mismatch or a broken download leaves nothing behind (and an older file intact).
     """
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from gl_api import artifact as gl_artifact
+
     match = _S3_URI.match(uri)
     if not match:
         raise ArtifactError(f"artifact URI {uri!r} is not s3://bucket/key")

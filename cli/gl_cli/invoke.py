@@ -13,33 +13,27 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from kubernetes import client
-from kubernetes.client.rest import ApiException
 
-from gl_api import kinds
+from gl_cli import kube
 from gl_cli.app import Context, Debug, Kubeconfig, Namespace, guarded, session
 from gl_cli.output import fail
-from gl_kube import objects
 
 commands = typer.Typer()
 
 
-def invoke(api: client.ApiClient, namespace: str, deployment: str, capability: str,
+def invoke(api: kube.Api, namespace: str, deployment: str, capability: str,
            body: dict[str, Any]) -> tuple[int, Any]:
     """POST the input to ``/v1/capabilities/<capability>:invoke`` of the deployment's Service: (status, JSON)."""
     path = (f"/api/v1/namespaces/{namespace}/services/{deployment}:http/proxy/v1/capabilities/"
             f"{capability}:invoke")
     try:
-        response = api.call_api(path, "POST", body=body, header_params={"Content-Type": "application/json",
-                                                                        "Accept": "application/json"},
-                                auth_settings=["BearerToken"], _preload_content=False)
-    except ApiException as error:
+        response = api.request("POST", path, body=body)
+    except kube.ApiError as error:
         try:
             return error.status, json.loads(error.body or "{}")
         except ValueError:
             return error.status, {"error": (error.body or error.reason or "").strip()}
-    raw = response[0] if isinstance(response, tuple) else response
-    return raw.status, json.loads(raw.data)
+    return response.status, response.json()
 
 
 @commands.command("invoke")
@@ -68,7 +62,7 @@ def agent_invoke(
     except (OSError, ValueError) as error:
         fail(f"the input is not valid JSON/YAML: {error}", 2)
     s = session(kubeconfig, context, namespace)
-    if objects.get(s.api, kinds.AGENT_DEPLOYMENT, s.namespace, deployment) is None:
+    if kube.get(s.api, kube.AGENT_DEPLOYMENT, s.namespace, deployment) is None:
         fail(f"no AgentDeployment {deployment} in {s.namespace}; see `kubectl get glad -n {s.namespace}`")
     status, answer = invoke(s.api, s.namespace, deployment, capability, body)
     typer.echo(json.dumps(answer, indent=2))

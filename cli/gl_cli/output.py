@@ -6,7 +6,6 @@ import json
 from typing import Any, NoReturn
 
 import typer
-import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -22,6 +21,8 @@ def emit(rows: list[dict[str, Any]], columns: list[tuple[str, str]], output: str
     if output == "json":
         typer.echo(json.dumps({"kind": kind, "items": rows}, indent=2, default=str))
     elif output == "yaml":
+        import yaml  # only for -o yaml: not at start-up
+
         typer.echo(yaml.safe_dump({"kind": kind, "items": rows}, sort_keys=False, default_flow_style=False))
     else:
         table = Table(title=title)
@@ -36,6 +37,8 @@ def emit(rows: list[dict[str, Any]], columns: list[tuple[str, str]], output: str
 
 def emit_object(obj: dict[str, Any], output: str) -> None:
     if output == "yaml":
+        import yaml
+
         typer.echo(yaml.safe_dump(obj, sort_keys=False))
     else:
         typer.echo(json.dumps(obj, indent=2, default=str))

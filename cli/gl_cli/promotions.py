@@ -9,59 +9,68 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timezone
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-from rich.live import Live
-from rich.markup import escape
-from rich.table import Table
 
-from gl_api import kinds, labels, lifecycle, naming, promotion_checks, semver
-from gl_api.lifecycle import State
-from gl_api.models import Approval, DeprecationRequest, FastTrack, PromotionPhase, PromotionSpec
+from gl_cli import kube
 from gl_cli.app import Context, Debug, Kubeconfig, Namespace, guarded, resource, session, state_of
 from gl_cli.output import err, fail, out
-from gl_kube import objects
-from gl_kube.client import Connection
+
+if TYPE_CHECKING:  # the models and checks are imported by the commands that use them, not at start-up
+    from rich.table import Table
+
+    from gl_api import naming, promotion_checks
+    from gl_api.models import PromotionPhase, PromotionSpec
 
 commands = typer.Typer()
 
-# Where `promote` stops waiting: decided, or waiting for a person.
-SETTLED = (PromotionPhase.succeeded, PromotionPhase.rejected, PromotionPhase.failed, PromotionPhase.awaiting_approval)
-REFUSED = (PromotionPhase.rejected, PromotionPhase.failed)
 # `promote`'s exit status when the operator has not decided within --timeout (e.g. a soak still running).
 UNDECIDED = 3
 POLICY_NAMESPACE = "greenlang-system"
 
 
 def phase_of(promotion: dict[str, Any]) -> PromotionPhase:
+    from gl_api.models import PromotionPhase
+
     return PromotionPhase((promotion.get("status") or {}).get("phase") or PromotionPhase.pending)
 
 
-def _promotion(s: Connection, ref: naming.AgentVersionRef, spec: PromotionSpec) -> dict[str, Any]:
+def _promotion(s: kube.Connection, ref: naming.AgentVersionRef, spec: PromotionSpec) -> dict[str, Any]:
     """Create the Promotion, named after the version, the target and the time, with its requester stamped."""
-    me = objects.whoami(s.api)["username"]
+    from gl_api import kinds, labels
+    from gl_api.lifecycle import State
+
+    me = kube.whoami(s.api)["username"]
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
     name = f"{ref.object_name}-to-{State(spec.target_state).value}-{stamp}"[:253]
     body = resource(kinds.PROMOTION, name, s.namespace, spec, annotations={labels.CREATED_BY: me})
-    return objects.create(s.api, kinds.PROMOTION, s.namespace, body)
+    return kube.create(s.api, kube.PROMOTION, s.namespace, body)
 
 
-def _wait_promotion(s: Connection, promotion: dict[str, Any], timeout: float) -> dict[str, Any]:
+def _wait_promotion(s: kube.Connection, promotion: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Poll until the operator decides (or waits for a person), showing the checks as they change."""
+    from rich.live import Live
+
+    from gl_api.models import PromotionPhase
+
+    # Where `promote` stops waiting: decided, or waiting for a person.
+    settled = (PromotionPhase.succeeded, PromotionPhase.rejected, PromotionPhase.failed,
+               PromotionPhase.awaiting_approval)
     deadline = time.monotonic() + timeout
     name = promotion["metadata"]["name"]
     with Live(_checklist(promotion), console=out, transient=False, auto_refresh=False) as live:
-        while phase_of(promotion) not in SETTLED and time.monotonic() < deadline:
+        while phase_of(promotion) not in settled and time.monotonic() < deadline:
             time.sleep(0.5)
-            promotion = objects.get(s.api, kinds.PROMOTION, s.namespace, name) or promotion
+            promotion = kube.get(s.api, kube.PROMOTION, s.namespace, name) or promotion
             live.update(_checklist(promotion), refresh=True)
     return promotion
 
 
 def _checklist(promotion: dict[str, Any], title: str | None = None) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
     status = promotion.get("status") or {}
     table = Table(title=title or f"{promotion['spec']['agentVersion']} -> {promotion['spec']['targetState']}: "
                                  f"{phase_of(promotion).value} ({promotion['metadata']['name']})")
@@ -82,7 +91,7 @@ def _print_missing(promotion: dict[str, Any]) -> None:
         err.print(f"missing: {', '.join(missing)}")
 
 
-def _approvers_hint(s: Connection, promotion: dict[str, Any], me: str) -> str:
+def _approvers_hint(s: kube.Connection, promotion: dict[str, Any], me: str) -> str:
     name = promotion["metadata"]["name"]
     return (f"needs an approval by someone other than {me} who may approve promotions in {s.namespace} "
             f"(the tenant's super_admin or tenant_admin role, or greenlang-registry:promotion-approver); "
@@ -110,6 +119,9 @@ def agent_promote(reference: Annotated[str, typer.Argument(metavar="AGENT@VERSIO
 
     [bold]Example[/bold]: gl agent promote gl-cbam-calculator-v2@2.3.1 --to experimental
     """
+    from gl_api import naming
+    from gl_api.models import FastTrack, PromotionPhase, PromotionSpec
+
     ref = naming.AgentVersionRef.parse(reference)
     urgent = None
     if fast_track:
@@ -129,8 +141,8 @@ def agent_promote(reference: Annotated[str, typer.Argument(metavar="AGENT@VERSIO
     if phase is PromotionPhase.succeeded:
         err.print(f"{ref} is now {spec.target_state}")
     elif phase is PromotionPhase.awaiting_approval:
-        err.print(_approvers_hint(s, promotion, objects.whoami(s.api)["username"]))
-    elif phase in REFUSED:
+        err.print(_approvers_hint(s, promotion, kube.whoami(s.api)["username"]))
+    elif phase in (PromotionPhase.rejected, PromotionPhase.failed):
         fail(f"{ref} was not promoted: {phase.value} ({(promotion.get('status') or {}).get('message') or 'see the checks'})")
     else:
         err.print(f"not decided after {timeout:g}s (still {phase.value}); the operator re-checks as results arrive: "
@@ -144,16 +156,18 @@ def agent_approve(promotion: Annotated[str, typer.Argument(help="the Promotion's
                   comment: Annotated[Optional[str], typer.Option()] = None, namespace: Namespace = None,
                   kubeconfig: Kubeconfig = None, context: Context = None, debug: Debug = False) -> None:
     """Approve a Promotion in your own name. [bold]Example[/bold]: gl agent approve gl-cbam-calculator-v2-2.4.0-to-certified-20261126"""
+    from gl_api.models import Approval
+
     s = session(kubeconfig, context, namespace)
-    current = objects.get(s.api, kinds.PROMOTION, s.namespace, promotion)
+    current = kube.get(s.api, kube.PROMOTION, s.namespace, promotion)
     if current is None:
         fail(f"Promotion {promotion} does not exist in {s.namespace}; see `kubectl get promotions`")
-    me = objects.whoami(s.api)["username"]
+    me = kube.whoami(s.api)["username"]
     entry = Approval(user=me, comment=comment).to_k8s()
     # Append with a JSON patch: approvals are add-only, and a merge patch would replace the list.
     operation = ({"op": "add", "path": "/spec/approvals/-", "value": entry} if current["spec"].get("approvals")
                  else {"op": "add", "path": "/spec/approvals", "value": [entry]})
-    objects.patch_json(s.api, kinds.PROMOTION, s.namespace, promotion, [operation])
+    kube.patch_json(s.api, kube.PROMOTION, s.namespace, promotion, [operation])
     typer.echo(f"approved {promotion} as {me}")
 
 
@@ -174,9 +188,11 @@ def agent_promotion_status(reference: Annotated[str, typer.Argument(metavar="AGE
 
     [bold]Example[/bold]: gl agent promotion-status gl-cbam-calculator-v2@2.3.1
     """
+    from gl_api import naming
+
     s = session(kubeconfig, context, namespace)
     if "@" not in reference:
-        promotion = objects.get(s.api, kinds.PROMOTION, s.namespace, reference)
+        promotion = kube.get(s.api, kube.PROMOTION, s.namespace, reference)
         if promotion is None:
             fail(f"Promotion {reference} does not exist in {s.namespace}")
         out.print(_checklist(promotion))
@@ -184,7 +200,7 @@ def agent_promotion_status(reference: Annotated[str, typer.Argument(metavar="AGE
         return
     ref = naming.AgentVersionRef.parse(reference)
     if to is None:
-        found = [p for p in objects.list_objects(s.api, kinds.PROMOTION, s.namespace)
+        found = [p for p in kube.list_objects(s.api, kube.PROMOTION, s.namespace)
                  if p["spec"]["agentVersion"] == str(ref)]
         if found:
             promotion = max(found, key=lambda p: p["metadata"]["creationTimestamp"])
@@ -194,23 +210,27 @@ def agent_promotion_status(reference: Annotated[str, typer.Argument(metavar="AGE
     _readiness(s, ref, to)
 
 
-def _published_policy(s: Connection) -> tuple[promotion_checks.PromotionPolicy, str | None]:
+def _published_policy(s: kube.Connection) -> tuple[promotion_checks.PromotionPolicy, str | None]:
     """The operator's thresholds, or the registry's defaults with a note saying why."""
+    from gl_api import promotion_checks
+
     try:
-        config_map = client.CoreV1Api(s.api).read_namespaced_config_map(promotion_checks.POLICY_CONFIGMAP,
-                                                                          POLICY_NAMESPACE)
-        raw = (config_map.data or {})[promotion_checks.POLICY_KEY]
+        raw = kube.config_map_data(s.api, POLICY_NAMESPACE, promotion_checks.POLICY_CONFIGMAP)[
+            promotion_checks.POLICY_KEY]
         return promotion_checks.PromotionPolicy.model_validate(json.loads(raw)), None
-    except (ApiException, KeyError, ValueError) as error:
-        why = objects.explain(error) if isinstance(error, ApiException) else f"unreadable: {error}"
+    except (kube.ApiError, KeyError, ValueError) as error:
+        why = kube.explain(error) if isinstance(error, kube.ApiError) else f"unreadable: {error}"
         return promotion_checks.PromotionPolicy(), (
             f"the operator's thresholds ({POLICY_NAMESPACE}/{promotion_checks.POLICY_CONFIGMAP}) could not be "
             f"read ({why}); judged with the registry's defaults")
 
 
-def _readiness(s: Connection, ref: naming.AgentVersionRef, to: str | None) -> None:
+def _readiness(s: kube.Connection, ref: naming.AgentVersionRef, to: str | None) -> None:
     """The dry run: the operator's checks for ``ref -> to`` on the version as it is now."""
-    version = objects.get(s.api, kinds.AGENT_VERSION, s.namespace, ref.object_name)
+    from gl_api import lifecycle, promotion_checks
+    from gl_api.lifecycle import State
+
+    version = kube.get(s.api, kube.AGENT_VERSION, s.namespace, ref.object_name)
     if version is None:
         fail(f"{ref} is not published in {s.namespace}; publish it with `gl agent publish`")
     current = state_of(version)
@@ -235,7 +255,7 @@ def _readiness(s: Connection, ref: naming.AgentVersionRef, to: str | None) -> No
     policy, note = _published_policy(s)
     if note:
         err.print(note)
-    me = objects.whoami(s.api)["username"]
+    me = kube.whoami(s.api)["username"]
     asked = {"spec": {"agentVersion": str(ref), "targetState": target.value}, "metadata": {"name": "dry run"}}
     decision = promotion_checks.decide(promotion=asked, version=version, replacement=None, verdicts=[], requester=me,
                                        policy=policy, now=datetime.now(timezone.utc))
@@ -262,6 +282,10 @@ def agent_deprecate(reference: Annotated[str, typer.Argument(metavar="AGENT@VERS
                     reason: Annotated[Optional[str], typer.Option()] = None, namespace: Namespace = None,
                     kubeconfig: Kubeconfig = None, context: Context = None, debug: Debug = False) -> None:
     """Deprecate a version in favour of a certified one. [bold]Example[/bold]: gl agent deprecate gl-cbam-calculator-v2@2.3.1 --replacement 2.4.0"""
+    from gl_api import naming, semver
+    from gl_api.lifecycle import State
+    from gl_api.models import DeprecationRequest, PromotionSpec
+
     ref = naming.AgentVersionRef.parse(reference)
     semver.Version.parse(replacement)
     sunset_at = None
@@ -284,9 +308,13 @@ def agent_rollback(reference: Annotated[str, typer.Argument(metavar="AGENT@VERSI
                    namespace: Namespace = None, kubeconfig: Kubeconfig = None, context: Context = None,
                    debug: Debug = False) -> None:
     """Undo the last promotion of a version. [bold]Example[/bold]: gl agent rollback gl-cbam-calculator-v2@2.4.0 --reason "p95 regression" """
+    from gl_api import naming
+    from gl_api.lifecycle import State
+    from gl_api.models import PromotionSpec
+
     ref = naming.AgentVersionRef.parse(reference)
     s = session(kubeconfig, context, namespace)
-    version = objects.get(s.api, kinds.AGENT_VERSION, s.namespace, ref.object_name)
+    version = kube.get(s.api, kube.AGENT_VERSION, s.namespace, ref.object_name)
     if version is None:
         fail(f"{ref} is not published in {s.namespace}")
     history = (version.get("status") or {}).get("stateHistory") or []

@@ -11,11 +11,10 @@ from typing import Annotated, Any
 
 import typer
 
-from gl_api import conditions, kinds
-from gl_api.models import ConditionStatus
+from gl_api import conditions
+from gl_cli import kube
 from gl_cli.app import Context, Debug, Kubeconfig, Namespace, Output, check_output, guarded, session
 from gl_cli.output import emit, fail
-from gl_kube import objects
 
 commands = typer.Typer(no_args_is_help=True, help="Service level objectives of running agents.")
 
@@ -30,6 +29,8 @@ def _pct(value: Any, digits: int = 2) -> str | None:
 
 def row(deployment: dict[str, Any]) -> dict[str, Any]:
     """One deployment's objectives, measurement, budget and last breach, flattened for a table."""
+    from gl_api.models import ConditionStatus
+
     status = deployment.get("status") or {}
     measured = status.get("slo") or {}
     budget = status.get("errorBudget") or {}
@@ -65,7 +66,7 @@ def slo_status(agent_name: Annotated[str, typer.Option("--agent", help="agent na
     check_output(output)
     s = session(kubeconfig, context, namespace)
     # Deployments run in tenant namespaces, not the agent's: look everywhere, match the name in namespace/name.
-    deployments = [d for d in objects.list_objects(s.api, kinds.AGENT_DEPLOYMENT, namespace)
+    deployments = [d for d in kube.list_objects(s.api, kube.AGENT_DEPLOYMENT, namespace)
                    if d["spec"]["agent"].split("/", 1)[-1] == agent_name]
     if not deployments:
         fail(f"no AgentDeployment runs {agent_name}; SLOs are measured for deployed agents")

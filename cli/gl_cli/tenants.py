@@ -6,10 +6,10 @@ from typing import Any
 
 import typer
 
-from gl_api import conditions, kinds
+from gl_api import conditions
+from gl_cli import kube
 from gl_cli.app import Context, Debug, Kubeconfig, Output, check_output, guarded, session
 from gl_cli.output import emit, emit_object, fail
-from gl_kube import objects
 
 commands = typer.Typer(no_args_is_help=True, help="Tenants (TenantPolicies).")
 
@@ -30,7 +30,7 @@ def tenant_list(output: Output = "table", kubeconfig: Kubeconfig = None, context
     """List tenants. [bold]Example[/bold]: gl tenant list -o yaml"""
     check_output(output)
     s = session(kubeconfig, context, None)
-    emit([_tenant_row(t) for t in objects.list_objects(s.api, kinds.TENANT_POLICY)],
+    emit([_tenant_row(t) for t in kube.list_objects(s.api, kube.TENANT_POLICY)],
          [("Name", "name"), ("Display Name", "displayName"), ("Environments", "environments"), ("Region", "region"),
           ("Members", "members"), ("Ready", "ready")], output, title="Tenants", kind="TenantList")
 
@@ -41,7 +41,7 @@ def tenant_get(name: str, output: Output = "yaml", kubeconfig: Kubeconfig = None
                debug: Debug = False) -> None:
     """Show one tenant. [bold]Example[/bold]: gl tenant get customer-abc-123"""
     s = session(kubeconfig, context, None)
-    found = objects.get(s.api, kinds.TENANT_POLICY, None, name)
+    found = kube.get(s.api, kube.TENANT_POLICY, None, name)
     if found is None:
         fail(f"TenantPolicy {name} does not exist; see `gl tenant list`")
     emit_object(found, "json" if output == "json" else "yaml")

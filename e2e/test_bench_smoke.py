@@ -1,0 +1,61 @@
+"""A smoke run of the benchmark harness (`python -m bench`, issue 13): each scenario with tiny data.
+
+Not a timed test: the figures are not judged here (docs/benchmarks.md has them, from real runs on
+a quiet machine); this keeps every scenario running end to end on the session's control plane and
+writing the fields a reader of its JSON relies on, each figure beside its baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gl_devenv.cluster import LocalCluster
+
+REPO = Path(__file__).resolve().parent.parent
+FIELDS = {"label", "n", "errors", "p50_ms", "p95_ms", "p99_ms", "per_second", "baseline", "base_n", "base_errors",
+          "base_p50_ms", "base_p95_ms", "base_p99_ms", "base_per_second", "ratio_p50", "ratio_p95"}
+
+
+def bench(cluster, scenario: str, out: Path) -> dict:
+    if not isinstance(cluster, LocalCluster):
+        pytest.skip("the harness runs on the local control plane (LocalCluster)")
+    run = subprocess.run([sys.executable, "-m", "bench", scenario, "--scale", "tiny", "--cluster-dir",
+                          str(cluster.workdir), "--out", str(out)], cwd=REPO, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert f"wrote {out}" in run.stdout and "p95_ms" in run.stdout  # the table was printed
+    report = json.loads(out.read_text())
+    assert report["scenario"] == scenario and report["scale"] == "tiny"
+    assert {"cpus", "load_average"} <= set(report["machine"]) and report["date"]
+    assert report["results"]
+    for result in report["results"]:
+        assert FIELDS <= set(result), result["label"]
+        assert result["n"] > 0 and result["base_n"] > 0, result["label"]
+        assert result["errors"] == 0 and result["base_errors"] == 0, result["label"]
+    return report
+
+
+def test_get_against_a_configmap_of_the_same_size(cluster, tmp_path):
+    report = bench(cluster, "get", tmp_path / "get.json")
+    assert [r["label"] for r in report["results"]] == ["get AgentVersion c=1", "get AgentVersion c=16"]
+    sizes = report["sizes"]
+    assert abs(sizes["agentVersionBytes"] - sizes["configMapBytes"]) < 0.1 * sizes["agentVersionBytes"]
+
+
+def test_cli_startup_against_kubectl(cluster, tmp_path):
+    report = bench(cluster, "cli-startup", tmp_path / "cli.json")
+    assert {r["baseline"] for r in report["results"]} >= {"python -c pass", "kubectl get agents -A"}
+
+
+def test_search_as_a_tenant_user_gives_the_full_scans_pages(cluster, tmp_path):
+    report = bench(cluster, "search", tmp_path / "search.json")
+    labels = {r["label"] for r in report["results"]}
+    assert labels == {f"{kind} {mode}" for kind in ("lexical", "typo", "semantic") for mode in ("api", "in-process")}
+    checked = report["agreementWithFullScan"]
+    assert checked["queries"] > 0 and checked["samePage"] == checked["queries"], checked["differing"]
+    assert report["resources"]["searchTableMb"] > 0
