@@ -167,6 +167,18 @@ def test_a_tenant_auditor_reads_only_its_namespace_and_not_the_cluster(cluster, 
     assert verified.returncode == 0 and json.loads(verified.stdout)["intact"] is True, verified.stderr
 
 
+def test_a_role_granted_reads_at_once_and_a_role_revoked_stops_reading_within_seconds(cluster, isolated):
+    """The query API remembers an allow for a few seconds (AccessDecisions), never a denial."""
+    path, newcomer = f"namespaces/{NS_A}/usagesummaries", "nico@a.example.com"
+    denied = _get(cluster, path, newcomer)
+    assert denied.returncode != 0 and "Forbidden" in denied.stderr
+    granted = reg.binding("nico-reads", newcomer, "greenlang-registry:viewer", NS_A)
+    assert cluster.kubectl("apply", "-f", "-", input=json.dumps(granted)).returncode == 0
+    assert _get(cluster, path, newcomer).returncode == 0  # the denial just before was not remembered
+    assert cluster.kubectl("delete", "rolebinding", "nico-reads", "-n", NS_A).returncode == 0
+    wait.until(lambda: _get(cluster, path, newcomer).returncode != 0, timeout=15, what="the revoked role to stop reading")
+
+
 def test_discovery_tells_the_scope_of_each_resource(cluster, isolated):
     def names(namespaced: str) -> set[str]:
         listed = cluster.kubectl("api-resources", "--api-group=search.registry.greenlang.ai",

@@ -25,6 +25,7 @@ import logging
 import re
 import ssl
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +33,7 @@ from typing import Any
 
 import psycopg
 from kubernetes import client
+from psycopg_pool import ConnectionPool
 
 from gl_api import GROUP as REGISTRY_GROUP
 from gl_api import audit_events, slo
@@ -77,6 +79,38 @@ def discovery_resources() -> dict[str, Any]:
         for name, (kind, namespaced) in RESOURCES.items()]}
 
 
+class AccessDecisions:
+    """SubjectAccessReview answers, an allow remembered for a few seconds.
+
+    Every query asks whether the caller may list what it asks for; most callers ask again within
+    seconds (a page, then the next). The API server's own webhook authorizer caches decisions the
+    same way (``--authorization-webhook-cache-authorized-ttl``, 5 minutes by default); here an
+    allow lives ``ttl`` seconds, so a revoked role stops reading within that, and a denial is never
+    remembered, so a role just granted works at once.
+    """
+
+    def __init__(self, api: client.ApiClient, ttl: float = 5.0, clock=time.monotonic):  # type: ignore[no-untyped-def]
+        self.api, self.ttl, self.clock = api, ttl, clock
+        self._allowed: dict[tuple[Any, ...], float] = {}
+        self._lock = threading.Lock()
+
+    def allowed(self, user: str, groups: tuple[str, ...], verb: str, resource: str, group: str,
+                namespace: str | None) -> bool:
+        key = (user, tuple(sorted(groups)), verb, resource, group, namespace)
+        now = self.clock()
+        with self._lock:
+            since = self._allowed.get(key)
+        if since is not None and now - since < self.ttl:
+            return True
+        if not access.allowed(self.api, user, groups, verb, resource, group=group, namespace=namespace):
+            return False
+        with self._lock:
+            if len(self._allowed) > 10_000:  # many callers: forget the stale ones
+                self._allowed = {k: t for k, t in self._allowed.items() if now - t < self.ttl}
+            self._allowed[key] = now
+        return True
+
+
 class QueryService:
     """What the handlers need: Postgres, the Kubernetes API (for SubjectAccessReviews) and trust settings."""
 
@@ -87,9 +121,14 @@ class QueryService:
         self.allowed_names = allowed_names
         self.anchor_namespace = anchor_namespace
         self.prometheus = prometheus
+        self.decisions = AccessDecisions(api)
+        # Connections kept open (settings apply per transaction: read_as uses SET LOCAL), so a query
+        # costs no connection set-up and its statements stay prepared.
+        self.pool = ConnectionPool(dsn, min_size=1, max_size=8, kwargs={"autocommit": True}, open=True,
+                                   name="query-api")
 
     def allowed(self, who: Identity, verb: str, resource: str, namespace: str | None, group: str = GROUP) -> bool:
-        return access.allowed(self.api, who.user, who.groups, verb, resource, group=group, namespace=namespace)
+        return self.decisions.allowed(who.user, who.groups, verb, resource, group, namespace)
 
     def caller(self, conn: psycopg.Connection[Any], who: Identity, namespace: str | None) -> search.Caller:
         """Whose drafts and tenant-only agents a search or usage summary may show.
@@ -114,7 +153,7 @@ class QueryService:
             raise ValueError("the q parameter is required, e.g. ?q=carbon+border+tax")
         filters = search.Filters(domain=params.get("domain"), type=params.get("type"), state=params.get("state"),
                                  namespace=namespace, tag=params.get("tag"))
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        with self.pool.connection() as conn:
             page = search.search(conn, query, self.caller(conn, who, namespace), default_embedder(), filters,
                                  limit=int(params.get("limit", 20)), cursor=params.get("continue"))
         return {"kind": "AgentSearchResultList", "apiVersion": GROUP_VERSION,
@@ -128,7 +167,7 @@ class QueryService:
         window = params.get("window")
         if window is not None and not re.fullmatch(slo.WINDOW_PATTERN, window):
             raise ValueError(f"window={window!r}: give a number and a unit, e.g. 90m, 24h, 30d")
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
+        with self.pool.connection() as conn:
             caller = self.caller(conn, who, namespace)
             with conn.transaction():
                 search.read_as(conn, caller)
@@ -181,7 +220,7 @@ class QueryService:
         limit = min(int(params.get("limit", 100)), 1000)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         scope = search.Caller(namespaces=(namespace,)) if namespace else search.Caller(all_tenants=True)
-        with psycopg.connect(self.dsn, autocommit=True) as conn, conn.transaction():
+        with self.pool.connection() as conn, conn.transaction():
             search.read_as(conn, scope)
             rows = conn.execute(f"SELECT id, at, actor, tenant, kind, namespace, name, operation, change, decision, "
                                 f"reason, request_uid, {audit_events.sql_case()} FROM audit_events {where} "
