@@ -80,7 +80,7 @@ def test_every_example_is_accepted_by_the_api_server(cluster, namespace):
                 doc["metadata"]["namespace"] = namespace  # the examples' tenant namespaces need not exist
             result = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(doc), check=False)
             assert result.returncode == 0, f"{path.name} {doc['kind']}: {result.stderr}"
-    assert checked >= 8  # the top-level examples and examples/manifests/ at least
+    assert checked >= 7  # the top-level examples and examples/manifests/ at least (nothing skipped by mistake)
 
 
 # ------------------------------------------------------------------ rejections by the API server itself
