@@ -117,6 +117,21 @@ def tenants(cluster: Any, count: int) -> list[str]:
     return [p["spec"]["environments"][0]["namespace"] for p in policies]
 
 
+def remove_tenants(cluster: Any, count: int) -> None:
+    """Take back what ``tenants`` made, so a shared control plane (the e2e session's) is left as found.
+
+    The TenantPolicy finalizer is the operator's (it waits for deployments; there are none), and
+    the operator may not run here: it is cleared rather than waited for."""
+    names = [f"bench-search-{n}" for n in range(count)]
+    cluster.kubectl("delete", "clusterrolebinding", "bench-search-reader", "--ignore-not-found", check=False)
+    cluster.kubectl("delete", "tenantpolicy", *names, "--ignore-not-found", "--wait=false", check=False)
+    for name in names:
+        cluster.kubectl("patch", "tenantpolicy", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}',
+                        check=False)
+    cluster.kubectl("delete", "namespace", *[f"{n}-dev" for n in names], "--ignore-not-found", "--wait=false",
+                    check=False)
+
+
 def until(probe: Any, what: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not probe():
@@ -263,6 +278,7 @@ def run(args: argparse.Namespace) -> None:
                     table_mb = conn.execute("SELECT pg_total_relation_size('agent_search')").fetchone()[0] / 2 ** 20
             finally:
                 registry_services.stop_mirror(cluster)
+                remove_tenants(cluster, scale["tenants"])
         finally:
             postgres.stop("immediate")
     results = []

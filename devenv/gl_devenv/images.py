@@ -303,8 +303,8 @@ REGISTRY_PACKAGES = {"gl_api": "crds/gl_api", "gl_kube": "crds/gl_kube", "gl_pol
 PACKAGE_DATA = (".py", ".typed", ".rego", ".sql", ".manifest")
 # What those packages import (their import-linter contracts keep this short): pinned, with everything
 # they need in turn, to the versions this checkout's venv runs.
-REGISTRY_REQUIREMENTS = ("kopf", "kubernetes", "aiohttp", "psycopg[binary]", "opa-python-client", "regopy",
-                         "prometheus-client", "pydantic", "pyyaml", "wordllama")
+REGISTRY_REQUIREMENTS = ("kopf", "kubernetes", "aiohttp", "psycopg[binary]", "psycopg-pool", "opa-python-client",
+                         "regopy", "prometheus-client", "pydantic", "pyyaml", "wordllama", "numpy")
 # One image, three programs: the chart picks one per Deployment with `command:`.
 REGISTRY_COMMANDS = {"gl-operator": "gl_operator.cli", "gl-webhooks": "gl_webhooks.cli", "gl-mirror": "gl_mirror.cli"}
 # Debian packages whose files the image may carry beyond the interpreter's own closure: the C++ runtime
