@@ -338,8 +338,8 @@ def _promotions(people: list[Subject]) -> list[dict[str, Any]]:
 
 
 def _mirrored(dsn: str) -> bool:
-    try:
-        with psycopg.connect(dsn) as conn:
+    try:  # autocommit: no lock held between the reads while the mirror may still be migrating
+        with psycopg.connect(dsn, autocommit=True) as conn:
             indexed = conn.execute("SELECT count(*) FROM agent_search WHERE namespace = ANY(%s) AND tenant IS NOT NULL "
                                    "AND state IS NOT NULL", (list(DEV.values()),)).fetchone()[0]
             certified = conn.execute("SELECT count(*) FROM agent_search WHERE agent = %s AND version = '1.0.0' "

@@ -46,6 +46,15 @@ def _migrate_when_ready(dsn: str, stop: threading.Event) -> None:
             log.warning("Postgres not reachable yet (%s); retrying in %.1fs", str(error).strip(), backoff)
             time.sleep(backoff)
             backoff = min(backoff * 2, 10)
+        except migrations.MigrationError as error:
+            # A migration that lost a deadlock or a lock wait to a concurrent reader was rolled back
+            # whole: apply it again rather than stop the mirror.
+            if not isinstance(error.__cause__, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure,
+                                                psycopg.errors.LockNotAvailable)):
+                raise
+            log.warning("%s; retrying in %.1fs", error, backoff)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 10)
 
 
 def run(args: argparse.Namespace) -> int:
