@@ -15,7 +15,7 @@ from e2e import wait
 from e2e import REPO
 from gl_api import GROUP, VERSION, labels, naming
 from gl_devenv.cluster import LocalCluster
-from gl_operator import failpoints
+from gl_operator import agent_status, failpoints
 
 
 @pytest.fixture
@@ -63,6 +63,17 @@ def test_publish_starts_in_draft_and_agent_summary_follows(cluster, api, team):
                        .get("draft") == 2 and s, what="Agent status to count two drafts")
     assert agent["latestVersion"] == "2.4.0-rc.1"
     assert "certifiedVersion" not in agent
+
+
+def test_an_agent_deleted_while_its_summary_is_computed_is_left_deleted(cluster, api, namespace):
+    """A version event races the Agent's deletion: the operator must neither crash nor bring it back."""
+    reg.publish_agent(cluster, namespace)
+    stale = reg.custom(api).get_namespaced_custom_object(GROUP, VERSION, namespace, "agents", reg.AGENT)
+    reg.custom(api).delete_namespaced_custom_object(GROUP, VERSION, namespace, "agents", reg.AGENT)
+    wait.until(lambda: not reg.custom(api).list_namespaced_custom_object(GROUP, VERSION, namespace, "agents")["items"],
+               what="the Agent to be gone")
+    agent_status.write_summary(api, stale, agent_status.summarize([]))
+    assert reg.custom(api).list_namespaced_custom_object(GROUP, VERSION, namespace, "agents")["items"] == []
 
 
 def test_version_without_agent_is_not_accepted_until_the_agent_exists(cluster, api, namespace, operator):

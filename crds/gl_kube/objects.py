@@ -85,8 +85,12 @@ def create(api: client.ApiClient, kind: kinds.Kind, namespace: str | None, body:
 
 
 def patch_status(api: client.ApiClient, kind: kinds.Kind, obj: dict[str, Any], status: dict[str, Any],
-                 *, guard: bool = False) -> dict[str, Any]:
-    """Merge-patch ``status``; with ``guard`` only if the object is unchanged since read (else Conflict)."""
+                 *, guard: bool = False, missing_ok: bool = False) -> dict[str, Any] | None:
+    """Merge-patch ``status``; with ``guard`` only if the object is unchanged since read (else Conflict).
+
+    ``missing_ok`` is for reconcilers of one object that write another's status: that one may be
+    deleted between their read and this write, and then there is nothing left to record (None).
+    """
     body: dict[str, Any] = {"status": status}
     if guard:
         body["metadata"] = {"resourceVersion": obj["metadata"]["resourceVersion"]}
@@ -99,6 +103,8 @@ def patch_status(api: client.ApiClient, kind: kinds.Kind, obj: dict[str, Any], s
     except ApiException as error:
         if error.status == 409:
             raise Conflict(f"{kind.kind} {meta['name']} changed concurrently") from error
+        if error.status == 404 and missing_ok:
+            return None
         raise
 
 

@@ -445,4 +445,4 @@ def write_usage(api: client.ApiClient, config: OperatorConfig, glad: Mapping[str
             continue
         current = objects.get(api, kinds.AGENT_VERSION, agent_namespace, view["metadata"]["name"])
         if current is not None and (current.get("status") or {}).get("usage") != usage:
-            objects.patch_status(api, kinds.AGENT_VERSION, current, {"usage": usage})
+            objects.patch_status(api, kinds.AGENT_VERSION, current, {"usage": usage}, missing_ok=True)

@@ -39,7 +39,11 @@ def reconcile_agent(api: client.ApiClient, namespace: str, name: str) -> None:
     if agent is None or agent["metadata"].get("deletionTimestamp"):
         return
     versions = objects.list_objects(api, kinds.AGENT_VERSION, namespace, field_selector=f"spec.agent={name}")
-    summary = summarize(versions)
+    write_summary(api, agent, summarize(versions))
+
+
+def write_summary(api: client.ApiClient, agent: dict[str, Any], summary: dict[str, Any]) -> None:
+    """Record ``summary`` on ``agent`` as read; an Agent deleted since then is left alone."""
     status = agent.get("status") or {}
     generation = agent["metadata"].get("generation", 1)
     total = sum(summary["versionCounts"].values())
@@ -50,4 +54,4 @@ def reconcile_agent(api: client.ApiClient, namespace: str, name: str) -> None:
                                                      message, generation)}
     if all(status.get(key) == value for key, value in wanted.items()):
         return
-    objects.patch_status(api, kinds.AGENT, agent, wanted)
+    objects.patch_status(api, kinds.AGENT, agent, wanted, missing_ok=True)

@@ -43,7 +43,10 @@ def reconcile_deployment(api: client.ApiClient, namespace: str, name: str) -> No
                                               generation)
         if wanted == status.get("conditions"):
             return
-        updated = objects.patch_status(api, kinds.AGENT_DEPLOYMENT, deployment, {"conditions": wanted}, guard=True)
+        updated = objects.patch_status(api, kinds.AGENT_DEPLOYMENT, deployment, {"conditions": wanted}, guard=True,
+                                       missing_ok=True)
+        if updated is None:
+            return
         was = conditions.get_condition(status.get("conditions"), CONDITION)
         if conditions.is_true(wanted, CONDITION) and (was is None or was.get("status") != "True"):
             events.record(api, updated, events.WARNING, "DeprecatedVersion", message)
