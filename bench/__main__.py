@@ -3,6 +3,9 @@
     python -m bench get          --scale tiny|small|full
     python -m bench search       --scale tiny|10k|100k
     python -m bench cli-startup  --scale tiny|full
+    python -m bench throughput   --scale tiny|full
+    python -m bench publish      --scale tiny|full
+    python -m bench list-watch   --scale tiny|10k|100k
 
 Each prints a table and writes JSON (p50/p95/p99, throughput) with a baseline measured in the
 same run beside every figure; docs/benchmarks.md says what each measures. The older scripts in
@@ -15,7 +18,8 @@ import importlib
 import sys
 
 SCENARIOS = {"get": "bench.scenarios.get", "search": "bench.scenarios.search",
-             "cli-startup": "bench.scenarios.cli_startup"}
+             "cli-startup": "bench.scenarios.cli_startup", "throughput": "bench.scenarios.throughput",
+             "publish": "bench.scenarios.publish", "list-watch": "bench.scenarios.list_watch"}
 
 
 def main(argv: list[str]) -> None:

@@ -60,6 +60,8 @@ class Figures:
     seconds: float = 0.0
 
     def percentile(self, p: float) -> float:
+        if not self.samples:
+            return float("nan")
         ordered = sorted(self.samples)
         return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))] * 1000
 

@@ -21,12 +21,13 @@ FIELDS = {"label", "n", "errors", "p50_ms", "p95_ms", "p99_ms", "per_second", "b
           "base_p50_ms", "base_p95_ms", "base_p99_ms", "base_per_second", "ratio_p50", "ratio_p95"}
 
 
-def bench(cluster, scenario: str, out: Path) -> dict:
+def bench(cluster, scenario: str, out: Path, own_stack: bool = False) -> dict:
+    """Run ``scenario`` at tiny scale: on the session's control plane, or on a stack of its own."""
     if not isinstance(cluster, LocalCluster):
         pytest.skip("the harness runs on the local control plane (LocalCluster)")
-    run = subprocess.run([sys.executable, "-m", "bench", scenario, "--scale", "tiny", "--cluster-dir",
-                          str(cluster.workdir), "--out", str(out)], cwd=REPO, capture_output=True, text=True,
-                         timeout=600)
+    where = [] if own_stack else ["--cluster-dir", str(cluster.workdir)]
+    run = subprocess.run([sys.executable, "-m", "bench", scenario, "--scale", "tiny", *where, "--out", str(out)],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-4000:]
     assert f"wrote {out}" in run.stdout and "p95_ms" in run.stdout  # the table was printed
     report = json.loads(out.read_text())
@@ -59,3 +60,39 @@ def test_search_as_a_tenant_user_gives_the_full_scans_pages(cluster, tmp_path):
     checked = report["agreementWithFullScan"]
     assert checked["queries"] > 0 and checked["samePage"] == checked["queries"], checked["differing"]
     assert report["resources"]["searchTableMb"] > 0
+
+
+def test_throughput_reads_and_writes_with_and_without_our_admission(cluster, tmp_path):
+    # Its own stack: it switches the webhooks and admission policies off and on.
+    report = bench(cluster, "throughput", tmp_path / "throughput.json", own_stack=True)
+    assert [r["label"] for r in report["results"]] == [
+        "get AgentVersion c=4", "create AgentVersion c=4 cel", "create AgentVersion c=4 webhooks"]
+    assert [r["baseline"] for r in report["results"]] == [
+        "get ConfigMap c=4", "create AgentVersion c=4 api-server", "create AgentVersion c=4 api-server"]
+    runs = report["runs"]
+    assert all(0 < r["client_cpu_share"] < 2 and r["server_cpu_ms_per_request"] > 0 for r in runs)
+    assert {(s["operation"], s["kind"]) for s in report["sustained"]} <= {
+        ("read", "AgentVersion"), ("read", "ConfigMap"), ("write", "api-server"), ("write", "cel"),
+        ("write", "webhooks")}
+
+
+def test_publish_end_to_end_until_accepted_and_searchable(cluster, tmp_path):
+    # Its own stack: the product's `gl-dev up --no-node`, with the operator and the mirror.
+    report = bench(cluster, "publish", tmp_path / "publish.json", own_stack=True)
+    labels = [r["label"] for r in report["results"]]
+    assert labels == ["publish -> accepted at 2/s", "publish -> searchable at 2/s", "publish -> created at 2/s",
+                      "gl agent publish (process)"]
+    accepted, searchable, created = (r for r in report["results"][:3])
+    # Every publish was accepted and found, and nothing is accepted before it was created.
+    assert accepted["n"] == searchable["n"] == created["n"] == 4
+    assert accepted["p50_ms"] >= created["p50_ms"]
+    assert report["artifactBytes"] == 1024 * 1024
+
+
+def test_list_and_watch_against_configmaps_with_the_cost_of_each_object(cluster, tmp_path):
+    report = bench(cluster, "list-watch", tmp_path / "list-watch.json")
+    assert [r["label"] for r in report["results"]] == [
+        "list paged AgentVersion", "list cached AgentVersion", "watch AgentVersion"]
+    assert report["objects"] == 200
+    assert all(stage["errors"] == 0 for key, stage in report["seeded"].items() if key != "empty")
+    assert set(report["perObject"]) == {"AgentVersion", "ConfigMap"}

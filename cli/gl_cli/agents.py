@@ -3,7 +3,6 @@ artifacts, and the search over them."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -261,16 +260,14 @@ def agent_publish(
         kube.create(s.api, kube.AGENT, s.namespace, new_agent)
         err.print(f"created Agent {agent_id}")
     kube.create(s.api, kube.AGENT_VERSION, s.namespace, version_obj)
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        current = kube.get(s.api, kube.AGENT_VERSION, s.namespace, ref.object_name) or {}
+    # Watched, not polled: the answer comes the moment the operator records it.
+    for current in kube.watch_object(s.api, kube.AGENT_VERSION, s.namespace, ref.object_name, wait):
         accepted = conditions.get_condition((current.get("status") or {}).get("conditions"), "Accepted")
         if accepted and accepted["status"] == ConditionStatus.true:
             typer.echo(str(ref))
             return
         if accepted and accepted["status"] == ConditionStatus.false:
             fail(f"{ref} was not accepted: {accepted['message']}")
-        time.sleep(0.5)
     fail(f"{ref} was created but not accepted within {wait:.0f}s; is the registry operator running?")
 
 

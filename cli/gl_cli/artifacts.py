@@ -72,13 +72,16 @@ def upload(path: Path, bucket: str, endpoint: str | None, progress: Callable[[in
     if not path.is_file():
         raise ArtifactError(f"artifact {path} is not a file")
     with path.open("rb") as handle:
-        return _upload(handle, sha256_of(path), path.stat().st_size, str(path), bucket, endpoint, progress)
+        return _upload(handle, sha256_of(path), path.stat().st_size, str(path), bucket, endpoint, progress, None)
 
 
 def upload_bytes(data: bytes, what: str, bucket: str, endpoint: str | None,
-                 progress: Callable[[int], None] | None = None) -> Uploaded:
-    """Upload an artifact built in memory (a packed agent project); ``what`` names it in errors."""
-    return _upload(io.BytesIO(data), hashlib.sha256(data).hexdigest(), len(data), what, bucket, endpoint, progress)
+                 progress: Callable[[int], None] | None = None, client: Any = None) -> Uploaded:
+    """Upload an artifact built in memory (a packed agent project); ``what`` names it in errors.
+
+    ``client``: a boto3 S3 client to reuse (callers that upload many); by default one is made."""
+    return _upload(io.BytesIO(data), hashlib.sha256(data).hexdigest(), len(data), what, bucket, endpoint, progress,
+                   client)
 
 
 def _server_digest(s3: Any, bucket: str, key: str) -> tuple[str | None, int] | None:
@@ -95,7 +98,7 @@ def _server_digest(s3: Any, bucket: str, key: str) -> tuple[str | None, int] | N
 
 
 def _upload(source: BinaryIO, hexdigest: str, size: int, what: str, bucket: str, endpoint: str | None,
-            progress: Callable[[int], None] | None) -> Uploaded:
+            progress: Callable[[int], None] | None, client: Any) -> Uploaded:
     if size > MAX_UPLOAD_BYTES:
         raise ArtifactError(f"{what} is {size} bytes; an artifact is uploaded in one request of at most "
                             f"{MAX_UPLOAD_BYTES} bytes")
@@ -105,7 +108,7 @@ def _upload(source: BinaryIO, hexdigest: str, size: int, what: str, bucket: str,
 
     key, expected = f"sha256/{hexdigest}", f"sha256:{hexdigest}"
     uri = f"s3://{bucket}/{key}"
-    s3 = boto3.client("s3", endpoint_url=endpoint)
+    s3 = client or boto3.client("s3", endpoint_url=endpoint)
     try:
         # Already there only if the server's own checksum says so; user metadata proves nothing.
         if _server_digest(s3, bucket, key) == (expected, size):

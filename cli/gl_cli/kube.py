@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from gl_api import GROUP, VERSION
 if TYPE_CHECKING:  # http.client, ssl and yaml are imported when a command connects, not for `gl --help`
     import http.client
     import ssl
+    from collections.abc import Iterator
     from email.message import Message
 
 PAGE = 500  # list in pages, as gl_kube.objects does
@@ -96,22 +98,47 @@ class Api:
     _conn: http.client.HTTPConnection | None = field(default=None, repr=False)
 
     def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            self._conn = self._new_connection()
+        return self._conn
+
+    def _new_connection(self, timeout: float | None = None) -> http.client.HTTPConnection:
         import http.client
 
-        if self._conn is None:
-            url = urllib.parse.urlsplit(self.server)
-            if url.scheme == "https":
-                server_name = self.server_name or url.hostname
+        url = urllib.parse.urlsplit(self.server)
+        if url.scheme == "https":
+            server_name = self.server_name or url.hostname
 
-                class Https(http.client.HTTPSConnection):
-                    def connect(self) -> None:  # the certificate must name tls-server-name, when one is given
-                        http.client.HTTPConnection.connect(self)
-                        self.sock = self._context.wrap_socket(self.sock, server_hostname=server_name)  # type: ignore[attr-defined]
+            class Https(http.client.HTTPSConnection):
+                def connect(self) -> None:  # the certificate must name tls-server-name, when one is given
+                    http.client.HTTPConnection.connect(self)
+                    self.sock = self._context.wrap_socket(self.sock, server_hostname=server_name)  # type: ignore[attr-defined]
 
-                self._conn = Https(url.hostname or "", url.port or 443, context=self.ssl_context)
-            else:
-                self._conn = http.client.HTTPConnection(url.hostname or "", url.port or 80)
-        return self._conn
+            return Https(url.hostname or "", url.port or 443, context=self.ssl_context, timeout=timeout)
+        return http.client.HTTPConnection(url.hostname or "", url.port or 80, timeout=timeout)
+
+    def stream(self, path: str, params: list[tuple[str, str]], timeout: float) -> Iterator[dict[str, Any]]:
+        """A watch's events as they arrive, on a connection of its own, for at most ``timeout`` seconds."""
+        import http.client
+
+        prefix = urllib.parse.urlsplit(self.server).path.rstrip("/")
+        seconds = max(1, int(timeout))
+        target = prefix + path + "?" + urllib.parse.urlencode([*params, ("watch", "1"),
+                                                               ("timeoutSeconds", str(seconds))])
+        connection = self._new_connection(timeout=seconds + 5)
+        try:
+            connection.request("GET", target, headers={**self.headers, "Accept": "application/json",
+                                                       "User-Agent": "gl"})
+            answer = connection.getresponse()
+            if answer.status >= 400:
+                raise ApiError(answer.status, answer.reason, answer.read().decode(errors="replace"), answer.msg)
+            while line := answer.readline():
+                if line.strip():
+                    yield json.loads(line)
+        except (OSError, http.client.HTTPException) as error:
+            raise Unreachable(f"watching on the API server {self.server} failed: {error}") from error
+        finally:
+            connection.close()
 
     def request(self, method: str, path: str, params: list[tuple[str, str]] | None = None, body: Any = None,
                 content_type: str = "application/json") -> Response:
@@ -304,6 +331,21 @@ def list_objects(api: Api, kind: Kind, namespace: str | None = None, *, label_se
         token = page["metadata"].get("continue")
         if not token:
             return items
+
+
+def watch_object(api: Api, kind: Kind, namespace: str, name: str, timeout: float) -> Iterator[dict[str, Any]]:
+    """The object as it is now, then each time it changes, until it is deleted or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        # A watch without a resourceVersion starts with the object's current state (ADDED).
+        for event in api.stream(_path(kind, namespace), [("fieldSelector", f"metadata.name={name}")], left):
+            if event.get("type") == "ERROR":
+                break  # e.g. 410 Gone: watch again from the current state
+            if event.get("type") == "DELETED":
+                return
+            yield event["object"]
+            if time.monotonic() >= deadline:
+                return
 
 
 def create(api: Api, kind: Kind, namespace: str | None, body: dict[str, Any], *,

@@ -7,7 +7,6 @@ operator checks and decides, and the API server checks who asked and who approve
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -49,7 +48,7 @@ def _promotion(s: kube.Connection, ref: naming.AgentVersionRef, spec: PromotionS
 
 
 def _wait_promotion(s: kube.Connection, promotion: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Poll until the operator decides (or waits for a person), showing the checks as they change."""
+    """Watch until the operator decides (or waits for a person), showing the checks as they change."""
     from rich.live import Live
 
     from gl_api.models import PromotionPhase
@@ -57,13 +56,13 @@ def _wait_promotion(s: kube.Connection, promotion: dict[str, Any], timeout: floa
     # Where `promote` stops waiting: decided, or waiting for a person.
     settled = (PromotionPhase.succeeded, PromotionPhase.rejected, PromotionPhase.failed,
                PromotionPhase.awaiting_approval)
-    deadline = time.monotonic() + timeout
     name = promotion["metadata"]["name"]
     with Live(_checklist(promotion), console=out, transient=False, auto_refresh=False) as live:
-        while phase_of(promotion) not in settled and time.monotonic() < deadline:
-            time.sleep(0.5)
-            promotion = kube.get(s.api, kube.PROMOTION, s.namespace, name) or promotion
+        for current in kube.watch_object(s.api, kube.PROMOTION, s.namespace, name, timeout):
+            promotion = current
             live.update(_checklist(promotion), refresh=True)
+            if phase_of(promotion) in settled:
+                break
     return promotion
 
 

@@ -57,7 +57,7 @@ def is_built(tool: str) -> bool:
     return (tool_dir(tool) / STAMP).exists()
 
 
-def _go_env() -> dict[str, str]:
+def go_env() -> dict[str, str]:
     env = dict(os.environ)
     # Static binaries like Kubernetes' own release builds; the local toolchain only.
     env.update(CGO_ENABLED="0", GOTOOLCHAIN=env.get("GOTOOLCHAIN", "local"), GOFLAGS="-buildvcs=false")
@@ -66,7 +66,7 @@ def _go_env() -> dict[str, str]:
 
 def _run(cmd: list[str], cwd: Path) -> str:
     print("+", " ".join(cmd), flush=True)
-    result = subprocess.run(cmd, cwd=cwd, env=_go_env(), check=True, stdout=subprocess.PIPE, text=True)
+    result = subprocess.run(cmd, cwd=cwd, env=go_env(), check=True, stdout=subprocess.PIPE, text=True)
     return result.stdout
 
 
@@ -159,7 +159,7 @@ def _go_install(tool: str, package: str, version: str, binary: str, ldflags: str
     env_bin = staging
     print(f"+ go install {package}@{version}", flush=True)
     subprocess.run(["go", "install", "-trimpath", "-ldflags", f"-s -w {ldflags}".strip(), f"{package}@{version}"],
-                   env={**_go_env(), "GOBIN": str(env_bin)}, check=True, cwd=staging)
+                   env={**go_env(), "GOBIN": str(env_bin)}, check=True, cwd=staging)
     if not (staging / binary).exists():
         raise RuntimeError(f"go install {package}@{version} produced no {binary}")
     return staging
@@ -170,7 +170,7 @@ def build_kwok() -> None:
     # kwok >= 0.8 ships no built-in stages: take the "fast" stage set the module defines
     # (node initialisation, node leases, pods that become Ready at once).
     moddir = Path(subprocess.run(["go", "env", "GOMODCACHE"], check=True, stdout=subprocess.PIPE, text=True,
-                                 env=_go_env()).stdout.strip()) / f"sigs.k8s.io/kwok@{versions.KWOK}"
+                                 env=go_env()).stdout.strip()) / f"sigs.k8s.io/kwok@{versions.KWOK}"
     stage_root = moddir / "kustomize" / "stage" / "fast"
     resources = re.findall(r"^-\s+(\S+)\s*$", (stage_root / "kustomization.yaml").read_text(), re.MULTILINE)
     fast = [p for r in resources for p in sorted((stage_root / r).glob("*.yaml")) if p.name != "kustomization.yaml"]
@@ -199,7 +199,7 @@ def build_prometheus() -> None:
     subprocess.run(["go", "install", "-trimpath", "-tags=netgo,remove_all_sd,enable_kubernetes_sd",
                     "-ldflags", f"-s -w -X github.com/prometheus/common/version.Version={release}",
                     f"github.com/prometheus/prometheus/cmd/prometheus@{versions.PROMETHEUS}"],
-                   env={**_go_env(), "GOBIN": str(staging)}, check=True, cwd=staging)
+                   env={**go_env(), "GOBIN": str(staging)}, check=True, cwd=staging)
     _finish("prometheus", staging)
 
 
@@ -305,7 +305,7 @@ def gateway_api_crds(version: str = GATEWAY_API) -> list[Path]:
     if shutil.which("go") is None:
         raise RuntimeError("the Go toolchain is needed to fetch the Gateway API CRDs: install Go (https://go.dev/doc/install)")
     result = subprocess.run(["go", "mod", "download", "-json", f"sigs.k8s.io/gateway-api@{version}"],
-                            env=_go_env(), check=True, stdout=subprocess.PIPE, text=True,
+                            env=go_env(), check=True, stdout=subprocess.PIPE, text=True,
                             cwd=tempfile.gettempdir())  # outside any module
     directory = Path(json.loads(result.stdout)["Dir"]) / "config" / "crd" / "standard"
     found = sorted(directory.glob("gateway.networking.k8s.io_*.yaml"))

@@ -1,0 +1,3 @@
+module greenlang.local/bench/loadgen
+
+go 1.24
