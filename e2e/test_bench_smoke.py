@@ -43,7 +43,8 @@ def bench(cluster, scenario: str, out: Path, own_stack: bool = False) -> dict:
 
 def test_get_against_a_configmap_of_the_same_size(cluster, tmp_path):
     report = bench(cluster, "get", tmp_path / "get.json")
-    assert [r["label"] for r in report["results"]] == ["get AgentVersion c=1", "get AgentVersion c=16"]
+    assert [r["label"] for r in report["results"]] == ["get AgentVersion c=1", "get BareObject c=1",
+                                                       "get AgentVersion c=16", "get BareObject c=16"]
     sizes = report["sizes"]
     assert abs(sizes["agentVersionBytes"] - sizes["configMapBytes"]) < 0.1 * sizes["agentVersionBytes"]
 

@@ -1,9 +1,12 @@
 """`python -m bench get`: one AgentVersion read through the API server, against a ConfigMap of the same size.
 
-Both are GETs of one object by name, as the cluster admin, over one keep-alive client: the
-difference is what a custom resource costs the API server (its CRD handler, the structural
-schema's defaulting and pruning on the way out of etcd's cache) beside a built-in kind.
-Targets (issue 13): AgentVersion p95 < 50 ms and within 1.2x the ConfigMap's.
+All are GETs of one object by name, as the cluster admin, over one keep-alive client: the
+difference is what a custom resource costs the API server (its CRD handler, JSON in etcd where
+built-in kinds keep protobuf, the structural schema's pruning and defaulting on the way out)
+beside a built-in kind. A third object, of a bare CRD with the same content and no schema beyond
+``x-kubernetes-preserve-unknown-fields``, tells what any custom resource pays from what the
+registry's own schema adds. Targets (issue 13): AgentVersion p95 < 50 ms and within 1.2x the
+ConfigMap's.
 """
 
 from __future__ import annotations
@@ -42,7 +45,21 @@ def config_map(size: int) -> dict[str, Any]:
             "data": {"object": "x" * max(0, size - 350)}}
 
 
-def seed(cluster: Any) -> tuple[str, str, int, int]:
+BARE_GROUP = "bench.greenlang.ai"
+
+
+def bare_crd() -> dict[str, Any]:
+    """A CRD with no schema to speak of: what a custom resource costs before any schema of ours."""
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"bareobjects.{BARE_GROUP}"},
+            "spec": {"group": BARE_GROUP, "scope": "Namespaced",
+                     "names": {"plural": "bareobjects", "singular": "bareobject", "kind": "BareObject"},
+                     "versions": [{"name": "v1", "served": True, "storage": True,
+                                   "schema": {"openAPIV3Schema": {"type": "object",
+                                                                  "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
+
+def seed(cluster: Any) -> tuple[str, str, str, int, int]:
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
     version = agent_version()
     applied = cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(version), check=False)
@@ -52,8 +69,14 @@ def seed(cluster: Any) -> tuple[str, str, int, int]:
                                              f"{version['metadata']['name']}").stdout
     cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(config_map(len(served))))
     same = cluster.kubectl("get", "--raw", f"/api/v1/namespaces/{NAMESPACE}/configmaps/bench-get-same-size").stdout
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(bare_crd()))
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/bareobjects.{BARE_GROUP}", "--timeout=60s")
+    bare = {**version, "apiVersion": f"{BARE_GROUP}/v1", "kind": "BareObject"}
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(bare))
     return (f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/agentversions/{version['metadata']['name']}",
-            f"/api/v1/namespaces/{NAMESPACE}/configmaps/bench-get-same-size", len(served), len(same))
+            f"/api/v1/namespaces/{NAMESPACE}/configmaps/bench-get-same-size",
+            f"/apis/{BARE_GROUP}/v1/namespaces/{NAMESPACE}/bareobjects/{version['metadata']['name']}",
+            len(served), len(same))
 
 
 async def measure(cluster: Any, paths: dict[str, str], requests: int, rounds: int) -> dict[tuple[str, int], Figures]:
@@ -76,11 +99,12 @@ async def measure(cluster: Any, paths: dict[str, str], requests: int, rounds: in
 def run(args: argparse.Namespace) -> None:
     scale = SCALES[args.scale]
     with common.control_plane(args.cluster_dir) as cluster:
-        version_path, config_map_path, version_bytes, config_map_bytes = seed(cluster)
-        figures = asyncio.run(measure(cluster, {"AgentVersion": version_path, "ConfigMap": config_map_path},
-                                      scale["requests"], scale["rounds"]))
-    results = [common.compare(f"get AgentVersion c={c}", figures[("AgentVersion", c)], figures[("ConfigMap", c)],
-                              f"get ConfigMap c={c}") for c in CONCURRENCY]
+        version_path, config_map_path, bare_path, version_bytes, config_map_bytes = seed(cluster)
+        figures = asyncio.run(measure(cluster, {"AgentVersion": version_path, "ConfigMap": config_map_path,
+                                                "BareObject": bare_path}, scale["requests"], scale["rounds"]))
+        cluster.kubectl("delete", "crd", f"bareobjects.{BARE_GROUP}", "--ignore-not-found", check=False)
+    results = [common.compare(f"get {kind} c={c}", figures[(kind, c)], figures[("ConfigMap", c)],
+                              f"get ConfigMap c={c}") for c in CONCURRENCY for kind in ("AgentVersion", "BareObject")]
     common.report("get", args, results, sizes={"agentVersionBytes": version_bytes, "configMapBytes": config_map_bytes},
                   targets={"p95_ms": 50, "ratio_p95": 1.2})
 

@@ -113,10 +113,10 @@ async def list_all(http: common.Http, path: str, paged: bool) -> tuple[int, str]
             return status, str(count)
 
 
-async def watch_latency(http: common.Http, kind: str, figures: Figures, count: int) -> None:
+async def watch_latency(http: common.Http, kind: str, figures: Figures, count: int, round_number: int) -> None:
     """From a create to its ADDED event on a watch that is already open."""
     path = paths(kind)
-    for number in range(count):
+    for number in range(round_number * count, (round_number + 1) * count):
         status, text = await http.get(f"{path}?limit=1")
         version = json.loads(text)["metadata"]["resourceVersion"]
         if kind == "AgentVersion":
@@ -161,7 +161,7 @@ async def measure(cluster: Any, count: int, rounds: int, watches: int) -> dict[s
                     else:
                         target.errors += 1
                         print(f"  {what} {kind}: HTTP {status}, {listed[:200]}", file=sys.stderr)
-                await watch_latency(http, kind, figures[f"watch {kind}"], watches)
+                await watch_latency(http, kind, figures[f"watch {kind}"], watches, number)
                 print(f"  round {number + 1}/{rounds} {kind} done", file=sys.stderr)
     finally:
         await http.close()

@@ -12,7 +12,7 @@ the figure is the server's: the generator's own CPU share is reported beside it.
   ``webhooks`` (those plus the publish webhook deciding with OPA, as installed).
 
 Also measured, for the projection to a production control plane: the CPU seconds the API server
-and etcd spent per thousand requests. The sustained figure is the highest rate whose p95 stays
+and etcd spent per request, and the webhook server's and OPA's. The sustained figure is the highest rate whose p95 stays
 within the seed's SLO (get p95 < 50 ms; publish p95 < 2 s, of which a create is one step).
 """
 
@@ -29,6 +29,7 @@ from typing import Any
 from bench import harness, loadgen
 from bench.scenarios import common
 from gl_api import API_VERSION
+from gl_devenv import webhook_service
 
 SCALES = {"tiny": {"objects": 20, "seconds": 1.0, "concurrency": (4,), "rounds": 1},
           "full": {"objects": 1000, "seconds": 10.0, "concurrency": (4, 16, 64), "rounds": 2}}
@@ -73,10 +74,10 @@ def set_mode(stack: harness.Stack, mode: str) -> None:
     stack.set_webhooks(mode == "webhooks", probe, NAMESPACE)
 
 
-def server_cpu_seconds(stack: harness.Stack) -> float:
-    """CPU seconds the API server and etcd have used so far."""
+def cpu_seconds(stack: harness.Stack, names: tuple[str, ...]) -> float:
+    """CPU seconds the named processes of the stack have used so far."""
     total = 0.0
-    for name in ("kube-apiserver", "etcd"):
+    for name in names:
         pid = stack.cluster.processes.pid(name)
         if pid is not None:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -84,14 +85,21 @@ def server_cpu_seconds(stack: harness.Stack) -> float:
     return total
 
 
+SERVER = ("kube-apiserver", "etcd")
+ADMISSION = (webhook_service.WEBHOOKS, webhook_service.OPA)
+
+
 def measured(stack: harness.Stack, label: str, kind: str, concurrency: int, **run: Any) -> dict[str, Any]:
-    before = server_cpu_seconds(stack)
+    server, admission = cpu_seconds(stack, SERVER), cpu_seconds(stack, ADMISSION)
     figures = loadgen.run(stack.cluster, concurrency=concurrency, **run)
-    spent = server_cpu_seconds(stack) - before
+    server, admission = cpu_seconds(stack, SERVER) - server, cpu_seconds(stack, ADMISSION) - admission
     if figures["errors"]:
         print(f"  {label}: {figures['errors']} errors, e.g. {figures['first_errors']}", file=sys.stderr)
-    return {"label": label, "kind": kind, "clients": concurrency, **figures, "server_cpu_seconds": round(spent, 2),
-            "server_cpu_ms_per_request": round(1000 * spent / max(figures["requests"], 1), 3)}
+    requests = max(figures["requests"], 1)
+    return {"label": label, "kind": kind, "clients": concurrency, **figures, "server_cpu_seconds": round(server, 2),
+            "server_cpu_ms_per_request": round(1000 * server / requests, 3),
+            "admission_cpu_seconds": round(admission, 2),
+            "admission_cpu_ms_per_request": round(1000 * admission / requests, 3)}
 
 
 def reads(stack: harness.Stack, scale: dict[str, Any]) -> list[dict[str, Any]]:
@@ -136,17 +144,19 @@ def merge(runs: list[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, An
     for run in runs:
         key = (run["label"], run["kind"], run["clients"])
         into = pooled.setdefault(key, {**run, "requests": 0, "errors": 0, "seconds": 0.0, "client_cpu_seconds": 0.0,
-                                       "server_cpu_seconds": 0.0, "rounds": 0, "p50_ms": 0.0, "p95_ms": 0.0,
+                                       "server_cpu_seconds": 0.0, "admission_cpu_seconds": 0.0, "rounds": 0, "p50_ms": 0.0, "p95_ms": 0.0,
                                        "p99_ms": 0.0})
         into["rounds"] += 1
-        for field in ("requests", "errors", "seconds", "client_cpu_seconds", "server_cpu_seconds"):
+        for field in ("requests", "errors", "seconds", "client_cpu_seconds", "server_cpu_seconds",
+                      "admission_cpu_seconds"):
             into[field] += run[field]
         for field in ("p50_ms", "p95_ms", "p99_ms"):
             into[field] = max(into[field], run[field])
     for into in pooled.values():
         into["per_second"] = round((into["requests"] - into["errors"]) / into["seconds"], 1)
         into["client_cpu_share"] = round(into["client_cpu_seconds"] / into["seconds"], 3)
-        into["server_cpu_ms_per_request"] = round(1000 * into["server_cpu_seconds"] / max(into["requests"], 1), 3)
+        for part in ("server", "admission"):
+            into[f"{part}_cpu_ms_per_request"] = round(1000 * into[f"{part}_cpu_seconds"] / max(into["requests"], 1), 3)
     return pooled
 
 
@@ -175,8 +185,8 @@ def row(ours: dict[str, Any], theirs: dict[str, Any], label: str, baseline: str)
             "ratio_p50": harness.ratio(mine, base, "p50_ms"), "ratio_p95": harness.ratio(mine, base, "p95_ms"),
             "ratio_per_second": harness.ratio(mine, base, "per_second"),
             "client_cpu_share": ours["client_cpu_share"], "base_client_cpu_share": theirs["client_cpu_share"],
-            "server_cpu_ms_per_request": ours["server_cpu_ms_per_request"],
-            "base_server_cpu_ms_per_request": theirs["server_cpu_ms_per_request"]}
+            **{f"{prefix}{part}_cpu_ms_per_request": run[f"{part}_cpu_ms_per_request"]
+               for prefix, run in (("", ours), ("base_", theirs)) for part in ("server", "admission")}}
 
 
 def sustained(pooled: dict[tuple[str, str, int], dict[str, Any]]) -> list[dict[str, Any]]:
@@ -191,6 +201,7 @@ def sustained(pooled: dict[tuple[str, str, int], dict[str, Any]]) -> list[dict[s
             best[key] = {"operation": operation, "kind": kind, "clients": clients, "per_second": run["per_second"],
                          "p95_ms": run["p95_ms"], "slo_p95_ms": SLO_P95_MS[operation],
                          "server_cpu_ms_per_request": run["server_cpu_ms_per_request"],
+                         "admission_cpu_ms_per_request": run["admission_cpu_ms_per_request"],
                          "client_cpu_share": run["client_cpu_share"]}
     return sorted(best.values(), key=lambda b: (b["operation"], b["kind"]))
 

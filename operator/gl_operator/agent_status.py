@@ -34,11 +34,14 @@ def summarize(versions: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def reconcile_agent(api: client.ApiClient, namespace: str, name: str) -> None:
+def reconcile_agent(api: client.ApiClient, namespace: str, name: str,
+                    versions: list[dict[str, Any]] | None = None) -> None:
+    """Summarise the Agent's ``versions`` (from a watch-backed index; listed when not given) into its status."""
     agent = objects.get(api, kinds.AGENT, namespace, name)
     if agent is None or agent["metadata"].get("deletionTimestamp"):
         return
-    versions = objects.list_objects(api, kinds.AGENT_VERSION, namespace, field_selector=f"spec.agent={name}")
+    if versions is None:
+        versions = objects.list_objects(api, kinds.AGENT_VERSION, namespace, field_selector=f"spec.agent={name}")
     write_summary(api, agent, summarize(versions))
 
 

@@ -81,8 +81,14 @@ def _fingerprint(body: kopf.Body) -> tuple[str, ...]:
 
 
 @kopf.on.event(GROUP, VERSION, "agentversions")
-def agent_version_event(body: kopf.Body, namespace: str, memo: kopf.Memo, type: str, **_: Any) -> None:
-    """Versions come and go and results arrive in status: refresh what depends on them."""
+def agent_version_event(body: kopf.Body, namespace: str, memo: kopf.Memo, type: str,
+                        agent_versions_by_agent: kopf.Index[Any, Any], open_promotions: kopf.Index[Any, Any],
+                        **_: Any) -> None:
+    """Versions come and go and results arrive in status: refresh what depends on them.
+
+    From the indexes, never a LIST: a burst of publishes of one agent would otherwise list all
+    its versions once per event (quadratic; docs/benchmarks.md, publish).
+    """
     spec, status = body.get("spec") or {}, body.get("status") or {}
     if not spec.get("agent"):
         return
@@ -94,12 +100,11 @@ def agent_version_event(body: kopf.Body, namespace: str, memo: kopf.Memo, type: 
         if _seen.get(uid) == fingerprint:
             return
         _seen[uid] = fingerprint
-    agent_status.reconcile_agent(memo.api, namespace, spec["agent"])
-    ref = f"{spec['agent']}@{spec['version']}"
-    for promotion in objects.list_objects(memo.api, kinds.PROMOTION, namespace):
-        if promotion["spec"]["agentVersion"] == ref and \
-                (promotion.get("status") or {}).get("phase") not in promotions.TERMINAL:
-            promotions.reconcile_promotion(memo.api, memo.config, namespace, promotion["metadata"]["name"])
+    versions = agent_versions_by_agent.get((namespace, spec["agent"]), [])
+    agent_status.reconcile_agent(memo.api, namespace, spec["agent"],
+                                 [{**view, "status": {"state": view["state"]}} for view in versions])
+    for promotion in open_promotions.get((namespace, f"{spec['agent']}@{spec['version']}"), []):
+        promotions.reconcile_promotion(memo.api, memo.config, namespace, promotion)
     if status.get("state") in (State.deprecated.value, State.retired.value):
         for deployment in deprecation_notices.deployments_using(memo.api, dict(body)):
             meta = deployment["metadata"]
@@ -162,6 +167,14 @@ def agent_versions_by_agent(namespace: str, name: str, spec: kopf.Spec, status: 
     if not spec.get("agent") or not spec.get("version"):
         return {}
     return {(namespace, spec["agent"]): agent_deployments.version_view(namespace, name, spec, status)}
+
+
+@kopf.index(GROUP, VERSION, "promotions")
+def open_promotions(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict[Any, Any]:
+    """Promotions still to decide, by the version they promote: a version's news may decide them."""
+    if status.get("phase") in promotions.TERMINAL or not spec.get("agentVersion"):
+        return {}
+    return {(namespace, spec["agentVersion"]): name}
 
 
 @kopf.index(GROUP, VERSION, "tenantpolicies")
