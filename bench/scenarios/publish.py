@@ -269,8 +269,9 @@ def run(args: argparse.Namespace) -> None:
         env = start_stack(home)
         publisher = Publisher(env)
         size = prepare(env, publisher)
-        figures = measure(publisher, env, dsn(home), scale, size)
+        # The process runs first, on an idle registry, as a user publishing alone sees it.
         gl, kubectl = cli_runs(env, scale["cli_runs"], home, size)
+        figures = measure(publisher, env, dsn(home), scale, size)
     finally:
         stop_stack(home)
     results = []
