@@ -97,3 +97,17 @@ def test_list_and_watch_against_configmaps_with_the_cost_of_each_object(cluster,
     assert report["objects"] == 200
     assert all(stage["errors"] == 0 for key, stage in report["seeded"].items() if key != "empty")
     assert set(report["perObject"]) == {"AgentVersion", "ConfigMap"}
+
+
+def test_publish_cost_per_component_and_request(tmp_path):
+    out = tmp_path / "publish-cost.json"
+    run = subprocess.run([sys.executable, "-m", "bench", "publish-cost", "--scale", "tiny", "--out", str(out)],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert report["publishes"] == 5
+    # Each publish creates exactly one AgentVersion and the operator accepts it once; the baseline creates none.
+    assert report["requestsPerPublish"]["POST agentversions"] == 1.0
+    assert report["requestsPerPublish"]["PATCH agentversions/status"] >= 1.0
+    assert "POST agentversions" not in report["baselineRequests"]
+    assert {"kube-apiserver", "etcd", "gl-operator", "gl-mirror"} <= set(report["cpuMsPerPublish"])

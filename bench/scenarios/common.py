@@ -32,12 +32,14 @@ RESULT_COLUMNS = ["label", "n", "p50_ms", "p95_ms", "p99_ms", "per_second", "bas
                   "base_p95_ms", "base_p99_ms", "base_per_second", "ratio_p50", "ratio_p95"]
 
 
-def add_common_arguments(parser: argparse.ArgumentParser, scales: dict[str, Any]) -> None:
+def add_common_arguments(parser: argparse.ArgumentParser, scales: dict[str, Any], reuse_cluster: bool = True) -> None:
+    """--scale and --out; --cluster-dir too unless the scenario needs a stack of its own."""
     parser.add_argument("--scale", choices=list(scales), default=next(iter(scales)),
                         help="data size and request counts: " + ", ".join(f"{k}={v}" for k, v in scales.items()))
-    parser.add_argument("--cluster-dir", type=Path,
-                        help="the workdir of a running local control plane to reuse (a LocalCluster's, e.g. the e2e "
-                             "session's); default: start one in a temporary directory and stop it afterwards")
+    if reuse_cluster:
+        parser.add_argument("--cluster-dir", type=Path,
+                            help="the workdir of a running local control plane to reuse (a LocalCluster's, e.g. the "
+                                 "e2e session's); default: start one in a temporary directory and stop it afterwards")
     parser.add_argument("--out", type=Path, help="where to write the JSON report (default: $GL_BENCH_OUT or /tmp, "
                                                  "named after the scenario)")
 
@@ -98,7 +100,8 @@ def cpu_seconds_of_children() -> float:
 
 def report(scenario: str, args: argparse.Namespace, results: list[dict[str, Any]], **extra: Any) -> Path:
     """Print the table and write the JSON: every result beside its baseline, the machine and its load."""
-    print_rows(f"{scenario} (scale {args.scale})", results, RESULT_COLUMNS)
+    if results:
+        print_rows(f"{scenario} (scale {args.scale})", results, RESULT_COLUMNS)
     document = {"scenario": scenario, "scale": args.scale,
                 "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
                             "load_average": [round(x, 2) for x in os.getloadavg()]},

@@ -224,8 +224,5 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench throughput", description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=list(SCALES), default="tiny",
-                        help="object count, seconds per run and concurrency: " +
-                             ", ".join(f"{k}={v}" for k, v in SCALES.items()))
-    parser.add_argument("--out", type=Path, help="where to write the JSON report (default: $GL_BENCH_OUT or /tmp)")
+    common.add_common_arguments(parser, SCALES, reuse_cluster=False)
     run(parser.parse_args(argv))
