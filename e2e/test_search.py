@@ -183,3 +183,29 @@ def test_the_aggregated_api_searches_as_the_user_with_their_rbac(cluster, indexe
     assert [i["version"] for i in json.loads(usage.stdout)["items"]] == ["2.3.1"]  # not the draft
     discovery = cluster.kubectl("api-resources", "--api-group=search.registry.greenlang.ai", check=False)
     assert "agentsearches" in discovery.stdout and "auditevents" in discovery.stdout
+
+
+def test_the_database_not_the_index_decides_what_a_caller_reads(indexed):
+    """The mirror's index only narrows and ranks: a row it wrongly holds as public and certified (here
+    forged into it) is still refused by row-level security, and the page is filled by the next best."""
+    from gl_mirror import ranked_index
+
+    tenant_b = search.Caller((TENANT_B,))
+    honest = [h.ref for h in _search(indexed, "cbam calculator vat", tenant_b, limit=2).hits]
+    assert len(honest) == 2 and f"{reg.AGENT}@2.4.0" not in honest
+    with psycopg.connect(indexed.dsn()) as conn:
+        index = ranked_index.ranked_index(conn)
+        uid, written = conn.execute("SELECT uid::text, written::text::bigint FROM agent_search "
+                                    "WHERE agent = %s AND version = '2.4.0'", (reg.AGENT,)).fetchone()
+        row = dict(zip(("namespace", "agent", "display_name", "domain", "type", "tags", "description", "capabilities",
+                        "embedding"), conn.execute(
+            "SELECT namespace, agent, display_name, domain, type, tags, description, capabilities, embedding "
+            "FROM agent_search WHERE uid = %s", (uid,)).fetchone()))
+    try:
+        index.apply(uid, written + 1, {**row, "tenant": TENANT_A, "visibility": "public", "state": "certified"})
+        forged = [r.uid for r in index.rank(["cbam", "calculator", "vat"],
+                                            default_embedder().embed(["cbam calculator vat"])[0], tenant_b, {}, 2)]
+        assert uid in forged  # the index would show the draft
+        assert [h.ref for h in _search(indexed, "cbam calculator vat", tenant_b, limit=2).hits] == honest
+    finally:
+        ranked_index._indexes.clear()  # the next search reads the table afresh

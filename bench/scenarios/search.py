@@ -13,14 +13,16 @@ Measured, alternated round by round, one request at a time:
 - baseline ``sql``: a plain indexed SQL query on the same table (full-text ``@@`` for lexical and
   semantic queries, trigram ``<%`` for typos) with ``LIMIT``, on one connection.
 
-And the result beside the full scan it replaced (every visible row ranked in Python, kept here as
-the reference): how many queries give the same page, and what the scan costs.
+And the result beside a full scan (every row the caller may read, read from Postgres and scored one
+by one in Python, with the same scoring: the reference): how many queries give the same page, and
+what the scan costs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import random
@@ -39,7 +41,7 @@ from bench.scenarios import common
 from gl_api import API_VERSION
 from gl_devenv import registry_services
 from gl_devenv.postgres import LocalPostgres
-from gl_mirror import search, search_index
+from gl_mirror import ranked_index, search, search_index, text_match
 
 SCALES = {"tiny": {"versions": 300, "tenants": 2, "rounds": 1, "repeat": 2, "reference": 3},
           "10k": {"versions": 10_000, "tenants": 10, "rounds": 3, "repeat": 10, "reference": 9},
@@ -160,22 +162,23 @@ _BASELINE["semantic"] = _BASELINE["lexical"]
 
 def reference(conn: psycopg.Connection[Any], query: str, caller: search.Caller, embedder: Any,
               limit: int = 20) -> list[tuple[str, float]]:
-    """The search as it was before issue 13: every visible row read and ranked in Python (one page)."""
+    """The search without an index: every row the caller may read, read and scored one by one (one page)."""
     vector = embedder.embed([query])[0]
+    query_words = text_match.words(query)
     with conn.transaction():
         search.read_as(conn, caller)
-        rows = conn.execute("""
-            SELECT uid::text, agent, version, embedding, ts_rank_cd(document, websearch_to_tsquery('english', %(q)s), 32),
-                   word_similarity(%(q)s, search_text) FROM agent_search""", {"q": query}).fetchall()
+        rows = conn.execute("SELECT uid::text, agent, version, embedding, display_name, domain, tags, description, "
+                            "capabilities FROM agent_search").fetchall()
     hits = []
-    for uid, agent, version, embedding, rank, trigram in rows:
+    for uid, agent, version, embedding, display_name, domain, tags, description, capabilities in rows:
+        words, _ = text_match.word_score(query_words, text_match.field_words(
+            agent, display_name, domain, tags, description, capabilities))
         dot = sum(x * y for x, y in zip(vector, embedding))
         norm = math.sqrt(sum(x * x for x in vector)) * math.sqrt(sum(y * y for y in embedding))
         semantic = dot / norm if norm else 0.0
-        lexical = max(min(1.0, float(rank) * 4) if rank else 0.0, float(trigram) if trigram and trigram >= 0.4 else 0.0)
-        if lexical == 0 and semantic < search.SEMANTIC_FLOOR:
+        if words <= 0 and semantic < ranked_index.SEMANTIC_FLOOR:
             continue
-        score = search.LEXICAL_WEIGHT * lexical + (1 - search.LEXICAL_WEIGHT) * max(semantic, 0.0)
+        score = ranked_index.LEXICAL_WEIGHT * min(words, 1.0) + (1 - ranked_index.LEXICAL_WEIGHT) * max(semantic, 0.0)
         hits.append((uid, f"{agent}@{version}", score))
     hits.sort(key=lambda h: (-round(h[2], 6), h[0]))
     return [(ref, round(score, 4)) for _, ref, score in hits[:limit]]
@@ -185,7 +188,7 @@ async def measure(http: common.Http, dsn: str, caller: search.Caller, scale: dic
     embedder = search_index.default_embedder()
     figures = {f"{kind} {mode}": Figures(f"{kind} {mode}") for kind in QUERIES for mode in ("api", "in-process", "sql")}
     with psycopg.connect(dsn, autocommit=True) as conn:
-        search.search(conn, "warm up", caller, embedder)  # loads the vector index once, as a running mirror has
+        search.search(conn, "warm up", caller, embedder)  # loads the search index once, as a running mirror has
 
         def in_process(query: str) -> tuple[int, str]:
             search.search(conn, query, caller, embedder)
@@ -220,8 +223,8 @@ async def measure(http: common.Http, dsn: str, caller: search.Caller, scale: dic
 def agreement(dsn: str, caller: search.Caller, samples: int) -> dict[str, Any]:
     """The same page as the full scan? For ``samples`` queries across the kinds, and what the scan costs."""
     embedder = search_index.default_embedder()
-    chosen = [q for qs in QUERIES.values() for q in qs][:samples]
-    same, scan, indexed = 0, Figures("full scan (before)"), Figures("index query")
+    chosen = [q for group in itertools.zip_longest(*QUERIES.values()) for q in group if q][:samples]
+    same, scan, indexed = 0, Figures("full scan"), Figures("index query")
     differing = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         for query in chosen:

@@ -237,6 +237,9 @@ class QueryService:
 
 def _handler(service: QueryService) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # Keep-alive: the aggregator reuses its connection instead of a TLS handshake per request.
+        protocol_version = "HTTP/1.1"
+
         def _send(self, code: int, body: dict[str, Any]) -> None:
             json_http.send_json(self, code, body)
 

@@ -1,16 +1,14 @@
 """Search agent versions by words, by typos and by meaning, as one caller is allowed to see them.
 
-A query, not a scan: Postgres finds the rows that match the words through its full-text and
-trigram indexes and scores them lexically (weighted full-text rank, trigram word similarity);
-the mirror's in-memory vector index (``search_index.VectorIndex``) gives the rows nearest in
-meaning (wordllama embeddings) and the cosine of every candidate. Then, reading as the caller
-(row-level security, the caller's scope set for the transaction by ``read_as``), Postgres keeps
-the candidates the caller may see and the filters allow, blends the two scores over them alone
-and returns only the top ``limit`` rows after the cursor: what the caller may not see is never ranked.
+An index query, not a scan: the mirror's in-memory index (``ranked_index.RankedIndex``) holds
+every row's words, embedding and visibility columns. It applies the caller's scope and the filters
+as a mask first, scores what is left (words and close spellings through an inverted index, meaning
+by cosine), and cuts one page after the cursor. Then the chosen rows are read back from Postgres
+as the caller (``read_as``: row-level security, the caller's scope set for the transaction): the
+index narrows and ranks, the database decides what the caller may read, and any row it refuses
+(the index a moment behind a change) is replaced by the next best.
 
-The result is the one a full scan would give: if the semantic candidates did not reach deep
-enough to rule out a row nobody looked at (its cosine bounds its score), the vector index is asked
-for more. Pages are cut with a cursor on (score, uid), so they are stable while the index does not change.
+Pages are cut with a cursor on (score, uid), so they are stable while the index does not change.
 """
 
 from __future__ import annotations
@@ -20,23 +18,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import psycopg
 
-from gl_mirror.search_index import Embedder, vector_index
+from gl_mirror import text_match
+from gl_mirror.ranked_index import SEMANTIC_FLOOR, Caller, ranked_index
+from gl_mirror.search_index import Embedder
 
-LEXICAL_WEIGHT = 0.5
-SEMANTIC_FLOOR = 0.2  # below this cosine, meaning alone is not a match
-
-
-@dataclass(frozen=True)
-class Caller:
-    """What one caller may read beyond certified public agents: every row (cluster-wide readers),
-    or the rows of some tenants and of some namespaces."""
-
-    tenants: tuple[str, ...] = ()
-    all_tenants: bool = False
-    namespaces: tuple[str, ...] = ()
+__all__ = ["Caller", "Filters", "Hit", "Page", "read_as", "search"]
 
 
 def read_as(conn: psycopg.Connection[Any], caller: Caller) -> None:
@@ -71,7 +59,7 @@ class Hit:
     score: float
     uid: str
     why: list[str] = field(default_factory=list)
-    key: float | None = None  # the score as pages are ordered and cut (rounded in Postgres)
+    key: float | None = None  # the score as pages are ordered and cut (rounded to 6 places)
 
     @property
     def ref(self) -> str:
@@ -98,105 +86,46 @@ def _after(cursor: str) -> tuple[float, str]:
     return float(score), str(uid)
 
 
-# The caller's filters, on agent_search as ``s``.
-_FILTERS = """
-      (%(domain)s::text IS NULL OR s.domain = %(domain)s OR s.domain LIKE %(domain)s || '.%%')
+# The chosen rows, as the caller may read them (row-level security), filters checked again.
+_ROWS = """
+SELECT s.uid::text, s.agent, s.version, s.namespace, s.state, s.domain, s.display_name
+FROM agent_search AS s
+WHERE s.uid = ANY(%(uids)s::uuid[])
+  AND (%(domain)s::text IS NULL OR s.domain = %(domain)s OR s.domain LIKE %(domain)s || '.%%')
   AND (%(type)s::text IS NULL OR s.type = %(type)s)
   AND (%(state)s::text IS NULL OR s.state = %(state)s)
   AND (%(namespace)s::text IS NULL OR s.namespace = %(namespace)s)
   AND (%(tag)s::text IS NULL OR %(tag)s = ANY (s.tags))
 """
 
-TYPO_FLOOR = 0.4  # trigram word similarity from which a close spelling counts
-
-# Rows whose words match, through agent_search_document (@@) and agent_search_trigrams (<%).
-_LEXICAL = """
-SELECT s.uid::text, ts_rank_cd(s.document, query, 32) AS rank, word_similarity(%(q)s, s.search_text) AS trigram
-FROM agent_search AS s, websearch_to_tsquery('english', %(q)s) AS query
-WHERE (s.document @@ query OR %(q)s <%% s.search_text) AND""" + _FILTERS
-
-# The candidates, scored as before (a blend of lexical and semantic), cut to one page in Postgres.
-_TOP = """
-SELECT s.uid::text, s.agent, s.version, s.namespace, s.state, s.domain, s.display_name,
-       c.rank, c.trigram, c.cosine, c.score, round(c.score::numeric, 6)::float8 AS key
-FROM (SELECT u.*, %(w)s * greatest(least(1.0, u.rank * 4), CASE WHEN u.trigram >= %(typo)s THEN u.trigram ELSE 0 END)
-                  + (1 - %(w)s) * greatest(u.cosine, 0) AS score
-      FROM unnest(%(uids)s::uuid[], %(ranks)s::float8[], %(trigrams)s::float8[], %(cosines)s::float8[])
-           AS u(uid, rank, trigram, cosine)) AS c
-JOIN agent_search AS s ON s.uid = c.uid
-WHERE (c.rank > 0 OR c.trigram >= %(typo)s OR c.cosine >= %(floor)s)
-  AND (%(after)s::float8 IS NULL OR round(c.score::numeric, 6)::float8 < %(after)s
-       OR (round(c.score::numeric, 6)::float8 = %(after)s AND s.uid > %(after_uid)s::uuid))
-  AND""" + _FILTERS + """
-ORDER BY key DESC, s.uid
-LIMIT %(n)s
-"""
-
-
-def _cosines(query: list[float], vectors: dict[str, Any]) -> dict[str, float]:
-    """Cosine similarity of each embedding with the query, in double precision."""
-    if not vectors:
-        return {}
-    q = np.asarray(query, dtype=np.float64)
-    matrix = np.asarray(list(vectors.values()), dtype=np.float64)
-    norms = np.linalg.norm(matrix, axis=1) * np.linalg.norm(q)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = np.where(norms > 0, (matrix @ q) / norms, 0.0)
-    return dict(zip(vectors, (float(v) for v in values)))
-
 
 def search(conn: psycopg.Connection[Any], query: str, caller: Caller, embedder: Embedder,
            filters: Filters = Filters(), limit: int = 20, cursor: str | None = None) -> Page:
     query_vector = embedder.embed([query])[0]
-    index = vector_index(conn)  # as the mirror, before the transaction reads as the caller
-    after, after_uid = _after(cursor) if cursor else (None, None)
+    index = ranked_index(conn)  # as the mirror, before the transaction reads as the caller
+    after = _after(cursor) if cursor else None
     wanted = limit + 1  # one more than a page tells whether there is a next one
-    # The candidates that match the words are found as the mirror, through the indexes: as a reader,
-    # row-level security would keep the planner from them (@@ and <% are not leakproof, so they may
-    # not run before the policy). Nothing of them reaches the caller but through the query below,
-    # which reads as the caller. The planner's estimate of trigram matches is poor: indexes, always.
-    with conn.transaction():
-        conn.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true), "
-                     "set_config('enable_seqscan', 'off', true), set_config('greenlang.all', 'on', true)",
-                     (str(TYPO_FLOOR),))
-        lexical = {uid: (float(rank or 0), float(trigram or 0)) for uid, rank, trigram in
-                   conn.execute(_LEXICAL, {"q": query, **filters.__dict__})}
-        held = index.vectors(list(lexical))
-        unheld = [u for u in lexical if u not in held]  # written since the index was read
-        if unheld:
-            held.update(conn.execute("SELECT uid::text, embedding FROM agent_search WHERE uid = ANY(%s::uuid[])",
-                                     (unheld,)).fetchall())
-    exact = _cosines(query_vector, held)
-    with conn.transaction():
-        read_as(conn, caller)
-        depth = max(4 * wanted, 64)
-        while True:
-            nearest = index.nearest(query_vector, depth)
-            semantic = {u: c for u, c in nearest if u not in lexical and c >= SEMANTIC_FLOOR}
-            semantic = _cosines(query_vector, index.vectors(list(semantic)))
-            candidates = [*lexical, *semantic]
-            rows = conn.execute(_TOP, {
-                "uids": candidates, "ranks": [lexical.get(u, (0.0, 0.0))[0] for u in candidates],
-                "trigrams": [lexical.get(u, (0.0, 0.0))[1] for u in candidates],
-                "cosines": [exact.get(u, semantic.get(u, 0.0)) for u in candidates],
-                "w": LEXICAL_WEIGHT, "typo": TYPO_FLOOR, "floor": SEMANTIC_FLOOR, "after": after,
-                "after_uid": after_uid, "n": wanted, **filters.__dict__}).fetchall()
-            # A row the vector index did not return is no closer than the last it did: done when even
-            # that could not make the page (or mean anything), or when there is nothing further.
-            bound = nearest[-1][1] if nearest else -1.0
-            if (len(nearest) < depth or bound < SEMANTIC_FLOOR
-                    or (len(rows) == wanted and rows[-1][10] > (1 - LEXICAL_WEIGHT) * bound)):
-                break
-            depth *= 4
+    refused: set[str] = set()
+    while True:
+        ranked = index.rank(text_match.words(query), query_vector, caller, filters.__dict__, wanted, after,
+                            frozenset(refused))
+        with conn.transaction():
+            read_as(conn, caller)
+            rows = {row[0]: row for row in conn.execute(_ROWS, {"uids": [r.uid for r in ranked], **filters.__dict__})}
+        refused_now = {r.uid for r in ranked} - rows.keys()
+        if not refused_now:
+            break
+        refused |= refused_now
     hits = []
-    for uid, agent, version, namespace, state, domain, display_name, rank, trigram, cosine, score, key in rows:
+    for r in ranked:
+        uid, agent, version, namespace, state, domain, display_name = rows[r.uid]
         why = []
-        if rank:
-            why.append(f"words match name, domain, tags or description (rank {rank:.3f})")
-        if trigram >= TYPO_FLOOR:
-            why.append(f"close spelling (trigram similarity {trigram:.2f})")
-        if cosine >= SEMANTIC_FLOOR:
-            why.append(f"similar meaning (cosine {cosine:.2f})")
-        hits.append(Hit(agent, version, namespace, state, domain, display_name, score, uid, why, key))
+        if r.exact > 0:
+            why.append(f"words match name, domain, tags or description (score {r.exact:.2f})")
+        if r.words > r.exact:
+            why.append(f"close spelling (score {r.words:.2f})")
+        if r.cosine >= SEMANTIC_FLOOR:
+            why.append(f"similar meaning (cosine {r.cosine:.2f})")
+        hits.append(Hit(agent, version, namespace, state, domain, display_name, r.score, uid, why, r.key))
     page = hits[:limit]
     return Page(page, _cursor(page[-1]) if len(hits) > limit else None)
