@@ -5,14 +5,17 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from kubernetes import client
+from prometheus_client.parser import text_string_to_metric_families
 
 from e2e import registry as reg
 from e2e import wait
 from e2e import REPO
+from e2e.operator_process import TEST_CONFIG
 from gl_api import GROUP, VERSION, labels, naming
 from gl_devenv.cluster import LocalCluster
 from gl_operator import agent_status, failpoints
@@ -74,6 +77,46 @@ def test_an_agent_deleted_while_its_summary_is_computed_is_left_deleted(cluster,
                what="the Agent to be gone")
     agent_status.write_summary(api, stale, agent_status.summarize([]))
     assert reg.custom(api).list_namespaced_custom_object(GROUP, VERSION, namespace, "agents")["items"] == []
+
+
+def _operator_lists(operator) -> dict[str, float]:
+    """LIST requests the operator's reconcilers have made, by resource (its own request counter)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5) as reply:
+        families = text_string_to_metric_families(reply.read().decode())
+    return {sample.labels["resource"]: sample.value for family in families
+            if family.name == "greenlang_registry_operator_api_requests" for sample in family.samples
+            if sample.name.endswith("_total") and sample.labels["verb"] == "list"}
+
+
+def test_a_burst_of_publishes_lists_nothing(cluster, api, namespace, operator):
+    """Each version event reads the agent's versions and its open Promotions from the operator's
+    watch-backed indexes: a burst of publishes costs no LIST (it was two per event, quadratic)."""
+    saved = operator.config.read_text(), dict(operator.env)
+    operator.stop()
+    operator.reconfigure({**TEST_CONFIG, "resyncSeconds": 3600}, saved[1])  # its LISTs are not the handlers'
+    try:
+        operator.start()
+        reg.grant_users(cluster, namespace)
+        reg.publish_agent(cluster, namespace)
+        wait.until(lambda: "versionCounts" in reg.status(api, namespace, "agents", reg.AGENT), what="Agent summary")
+        wait.until(lambda: _operator_lists(operator).get("tenantpolicies"), what="the first resync pass")
+        # A Promotion waiting for the first version of the burst (it fails if unseen for 8 s).
+        reg.promote(cluster, namespace, "exp-3-0-0", "3.0.0", "experimental")
+        before = _operator_lists(operator)
+        names = [reg.publish_version(cluster, namespace, f"3.0.{n}") for n in range(12)]
+        for name in names:
+            reg.wait_state(api, namespace, name, "draft")
+        wait.until(lambda: reg.status(api, namespace, "agents", reg.AGENT).get("versionCounts", {}).get("draft") == 12,
+                   what="the Agent summary to count the burst")
+        promotion = reg.status(api, namespace, "promotions", "exp-3-0-0")
+        checks = reg.checks(promotion)  # judged on the version now found
+        assert checks.get("transition", (False,))[0] and "agent-version-exists" not in checks, promotion
+        after = _operator_lists(operator)
+        assert {r: after.get(r, 0) - before.get(r, 0) for r in ("agentversions", "promotions")} == \
+            {"agentversions": 0, "promotions": 0}
+    finally:
+        operator.stop()  # the operator fixture starts it again, as it was, for the next test
+        operator.config.write_text(saved[0])
 
 
 def test_version_without_agent_is_not_accepted_until_the_agent_exists(cluster, api, namespace, operator):

@@ -145,11 +145,15 @@ class RankedIndex:
                 self._stale = False
             with conn.transaction():  # every row, whichever application login reads (migration 0005)
                 conn.execute("SELECT set_config('greenlang.all', 'on', true)")
-                rows = conn.execute(_CHANGES, {"since": since}).fetchall()
-            for _, uid, written, embedding, *fields in rows:
-                if uid is not None:
-                    self._apply(uid, int(written), embedding, fields)
-            self._since, self._synced = int(rows[0][0]), time.monotonic()
+                # A server-side cursor, read a batch at a time: a first load holds one batch of
+                # rows as Python objects, not all 100,000 embeddings at once.
+                with conn.cursor(name="ranked-index-sync") as cursor:
+                    cursor.itersize = 2000
+                    cursor.execute(_CHANGES, {"since": since})
+                    for xmin, uid, written, embedding, *fields in cursor:
+                        if uid is not None:
+                            self._apply(uid, int(written), embedding, fields)
+            self._since, self._synced = int(xmin), time.monotonic()
 
     def apply(self, uid: str, written: int, row: dict[str, Any] | None) -> None:
         """One row as written (``None``: removed), by the transaction ``written``."""

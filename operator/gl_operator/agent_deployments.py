@@ -93,7 +93,13 @@ class Lookups:
 # --- index views (what the kopf indexes keep) -----------------------------------------------------
 
 def version_view(namespace: str, name: str, spec: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
-    return {"metadata": {"namespace": namespace, "name": name}, "spec": dict(spec), "state": status.get("state")}
+    """An AgentVersion as its readers need it, shaped as the object (``agent_status.summarize`` reads both)."""
+    return {"metadata": {"namespace": namespace, "name": name}, "spec": dict(spec),
+            "status": {"state": status.get("state")}}
+
+
+def _state(view: Mapping[str, Any] | None) -> str | None:
+    return ((view or {}).get("status") or {}).get("state")
 
 
 def tenant_views(name: str, spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -321,11 +327,11 @@ def _reconcile(api: client.ApiClient, config: OperatorConfig, namespace: str, na
     agent_namespace, agent = spec["agent"].split("/", 1)
     versions = lookups.agent_versions(agent_namespace, agent)
     tenant = deployment_resolution.environment(lookups.tenant(namespace), namespace)
-    resolved = deployment_resolution.resolve(glad, {v: view.get("state") for v, view in versions.items()}, tenant)
+    resolved = deployment_resolution.resolve(glad, {v: _state(view) for v, view in versions.items()}, tenant)
     observed = lookups.owned(namespace, name, meta["uid"])
 
     analysed = rollout.analysed_version(previous)
-    measurement = _measure(config, glad, analysed, (versions.get(analysed or "") or {}).get("state"), now)
+    measurement = _measure(config, glad, analysed, _state(versions.get(analysed or "")), now)
     verdicts = {analysed: measurement.verdict} if measurement and analysed else {}
     target = resolved.version if resolved.outcome is Outcome.resolved else None
     plan = rollout.plan(glad, target, resolved.rolled_back, observed, verdicts,

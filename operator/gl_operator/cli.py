@@ -25,7 +25,7 @@ from kubernetes import client
 from gl_kube import client as kube_client
 from gl_kube.leader import LeaderElector
 from gl_operator import config as operator_config
-from gl_operator import health
+from gl_operator import health, metrics
 
 log = logging.getLogger("gl_operator")
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if args.prometheus_url:
         settings.deployments.prometheus_url = args.prometheus_url
     api = kube_client.api_client(args.kubeconfig, args.context)
+    kube_client.count_requests(api, lambda verb, resource: metrics.API_REQUESTS.labels(verb, resource).inc())
     _login_with(api)
     import gl_operator.handlers  # (registers the handlers)
 

@@ -101,8 +101,7 @@ def agent_version_event(body: kopf.Body, namespace: str, memo: kopf.Memo, type: 
             return
         _seen[uid] = fingerprint
     versions = agent_versions_by_agent.get((namespace, spec["agent"]), [])
-    agent_status.reconcile_agent(memo.api, namespace, spec["agent"],
-                                 [{**view, "status": {"state": view["state"]}} for view in versions])
+    agent_status.reconcile_agent(memo.api, namespace, spec["agent"], list(versions))
     for promotion in open_promotions.get((namespace, f"{spec['agent']}@{spec['version']}"), []):
         promotions.reconcile_promotion(memo.api, memo.config, namespace, promotion)
     if status.get("state") in (State.deprecated.value, State.retired.value):

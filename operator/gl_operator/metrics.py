@@ -14,3 +14,6 @@ TRANSITIONS = Counter("greenlang_registry_state_transitions_total",
 RECONCILE = Histogram("greenlang_registry_reconcile_duration_seconds",
                       "Time to reconcile one object, by kind.", ["kind"])
 VERSIONS = Gauge("greenlang_registry_agent_versions", "AgentVersions by lifecycle state.", ["state"])
+API_REQUESTS = Counter("greenlang_registry_operator_api_requests_total",
+                       "Requests the operator's reconcilers made to the API server, by verb and resource "
+                       "(kopf's own watches and bookkeeping are not counted).", ["verb", "resource"])
