@@ -7,6 +7,7 @@
     python -m bench publish      --scale tiny|full
     python -m bench list-watch   --scale tiny|10k|100k
     python -m bench publish-cost --scale tiny|full
+    python -m bench memory       --scale tiny|10k|100k
 
 Each prints a table and writes JSON (p50/p95/p99, throughput) with a baseline measured in the
 same run beside every figure; docs/benchmarks.md says what each measures. The older scripts in
@@ -21,7 +22,7 @@ import sys
 SCENARIOS = {"get": "bench.scenarios.get", "search": "bench.scenarios.search",
              "cli-startup": "bench.scenarios.cli_startup", "throughput": "bench.scenarios.throughput",
              "publish": "bench.scenarios.publish", "list-watch": "bench.scenarios.list_watch",
-             "publish-cost": "bench.scenarios.publish_cost"}
+             "publish-cost": "bench.scenarios.publish_cost", "memory": "bench.scenarios.memory"}
 
 
 def main(argv: list[str]) -> None:

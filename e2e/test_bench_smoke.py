@@ -111,3 +111,16 @@ def test_publish_cost_per_component_and_request(tmp_path):
     assert report["requestsPerPublish"]["PATCH agentversions/status"] >= 1.0
     assert "POST agentversions" not in report["baselineRequests"]
     assert {"kube-apiserver", "etcd", "gl-operator", "gl-mirror"} <= set(report["cpuMsPerPublish"])
+
+
+def test_memory_with_versions_accepted_and_indexed_beside_the_empty_registry(tmp_path):
+    out = tmp_path / "memory.json"
+    run = subprocess.run([sys.executable, "-m", "bench", "memory", "--scale", "tiny", "--out", str(out)],
+                         cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert report["versions"] == 40 and report["agents"] == 4
+    assert report["seeding"]["accepted"] == report["seeding"]["searchable"] == 40  # the real path, every one
+    components = {"gl-operator", "gl-webhooks", "gl-mirror", "opa", "postgres", "kube-apiserver", "etcd"}
+    assert set(report["emptyMb"]) == set(report["fullMb"]) == set(report["kbPerVersion"]) == components
+    assert all(report["emptyMb"][c] > 0 for c in components)

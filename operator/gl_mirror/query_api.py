@@ -85,30 +85,34 @@ class AccessDecisions:
     Every query asks whether the caller may list what it asks for; most callers ask again within
     seconds (a page, then the next). The API server's own webhook authorizer caches decisions the
     same way (``--authorization-webhook-cache-authorized-ttl``, 5 minutes by default); here an
-    allow lives ``ttl`` seconds, so a revoked role stops reading within that, and a denial is never
+    allow lives ``ttl`` seconds, so a revoked role stops reading within that, and a denial is not
     remembered, so a role just granted works at once.
+
+    Except where a denial only narrows what is shown (``remember_denial``): whether a caller's
+    search may widen to every tenant, or to a namespace's drafts. Most callers are denied that,
+    and asking the API server on every search cost more than the search itself; a role just
+    granted widens the view within ``ttl``.
     """
 
     def __init__(self, api: client.ApiClient, ttl: float = 5.0, clock=time.monotonic):  # type: ignore[no-untyped-def]
         self.api, self.ttl, self.clock = api, ttl, clock
-        self._allowed: dict[tuple[Any, ...], float] = {}
+        self._answers: dict[tuple[Any, ...], tuple[float, bool]] = {}  # key -> (when, allowed)
         self._lock = threading.Lock()
 
     def allowed(self, user: str, groups: tuple[str, ...], verb: str, resource: str, group: str,
-                namespace: str | None) -> bool:
+                namespace: str | None, remember_denial: bool = False) -> bool:
         key = (user, tuple(sorted(groups)), verb, resource, group, namespace)
         now = self.clock()
         with self._lock:
-            since = self._allowed.get(key)
-        if since is not None and now - since < self.ttl:
-            return True
-        if not access.allowed(self.api, user, groups, verb, resource, group=group, namespace=namespace):
-            return False
+            remembered = self._answers.get(key)
+        if remembered is not None and now - remembered[0] < self.ttl and (remembered[1] or remember_denial):
+            return remembered[1]
+        answer = access.allowed(self.api, user, groups, verb, resource, group=group, namespace=namespace)
         with self._lock:
-            if len(self._allowed) > 10_000:  # many callers: forget the stale ones
-                self._allowed = {k: t for k, t in self._allowed.items() if now - t < self.ttl}
-            self._allowed[key] = now
-        return True
+            if len(self._answers) > 10_000:  # many callers: forget the stale ones
+                self._answers = {k: a for k, a in self._answers.items() if now - a[0] < self.ttl}
+            self._answers[key] = (now, answer)
+        return answer
 
 
 class QueryService:
@@ -127,8 +131,9 @@ class QueryService:
         self.pool = ConnectionPool(dsn, min_size=1, max_size=8, kwargs={"autocommit": True}, open=True,
                                    name="query-api")
 
-    def allowed(self, who: Identity, verb: str, resource: str, namespace: str | None, group: str = GROUP) -> bool:
-        return self.decisions.allowed(who.user, who.groups, verb, resource, group, namespace)
+    def allowed(self, who: Identity, verb: str, resource: str, namespace: str | None, group: str = GROUP,
+                remember_denial: bool = False) -> bool:
+        return self.decisions.allowed(who.user, who.groups, verb, resource, group, namespace, remember_denial)
 
     def caller(self, conn: psycopg.Connection[Any], who: Identity, namespace: str | None) -> search.Caller:
         """Whose drafts and tenant-only agents a search or usage summary may show.
@@ -137,14 +142,15 @@ class QueryService:
         cluster-wide; otherwise those of the tenants the user is a member of, and those of the
         namespace asked about when the user may list its AgentVersions.
         """
-        if self.allowed(who, "list", "agentversions", None, group=REGISTRY_GROUP):
+        if self.allowed(who, "list", "agentversions", None, group=REGISTRY_GROUP, remember_denial=True):
             return search.Caller(all_tenants=True)
         rows = conn.execute("""
             SELECT DISTINCT name FROM registry_objects, jsonb_array_elements(body -> 'spec' -> 'members') AS m
             WHERE kind = 'TenantPolicy' AND NOT deleted
               AND ((m ->> 'kind' = 'User' AND m ->> 'name' = %s) OR (m ->> 'kind' = 'Group' AND m ->> 'name' = ANY(%s)))
         """, (who.user, list(who.groups))).fetchall()
-        readable = namespace and self.allowed(who, "list", "agentversions", namespace, group=REGISTRY_GROUP)
+        readable = namespace and self.allowed(who, "list", "agentversions", namespace, group=REGISTRY_GROUP,
+                                              remember_denial=True)
         return search.Caller(tuple(sorted(r[0] for r in rows)), namespaces=(namespace,) if readable else ())
 
     def agent_searches(self, who: Identity, namespace: str | None, params: dict[str, str]) -> dict[str, Any]:

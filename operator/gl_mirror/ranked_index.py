@@ -145,10 +145,12 @@ class RankedIndex:
                 self._stale = False
             with conn.transaction():  # every row, whichever application login reads (migration 0005)
                 conn.execute("SELECT set_config('greenlang.all', 'on', true)")
-                # A server-side cursor, read a batch at a time: a first load holds one batch of
-                # rows as Python objects, not all 100,000 embeddings at once.
-                with conn.cursor(name="ranked-index-sync") as cursor:
+                if since == 0:  # a first load: a server-side cursor, a batch of rows held at a time
+                    cursor = conn.cursor(name="ranked-index-sync")
                     cursor.itersize = 2000
+                else:  # what changed since the last search: a few rows, one round trip
+                    cursor = conn.cursor()
+                with cursor:
                     cursor.execute(_CHANGES, {"since": since})
                     for xmin, uid, written, embedding, *fields in cursor:
                         if uid is not None:
@@ -263,7 +265,7 @@ class RankedIndex:
                 postings = self._postings[other]
                 slots = np.frombuffer(postings.slots, dtype=np.int32)
                 weights = np.frombuffer(postings.weights, dtype=np.float64)
-                np.maximum.at(best, slots, weights * similarity)
+                best[slots] = np.maximum(best[slots], weights * similarity)  # a word's slots are distinct
                 if other == word:
                     exact[slots] += weights
             total += best

@@ -33,9 +33,8 @@ def read_as(conn: psycopg.Connection[Any], caller: Caller) -> None:
     Row-level security applies the scope (migration 0005); it counts only because this session
     logs in as the application: a reader setting the same settings itself gains nothing.
     """
-    conn.execute("SET LOCAL ROLE greenlang_reader")
-    conn.execute("SELECT set_config('greenlang.all', %s, true), set_config('greenlang.tenants', %s, true), "
-                 "set_config('greenlang.namespaces', %s, true)",
+    conn.execute("SELECT set_config('role', 'greenlang_reader', true), set_config('greenlang.all', %s, true), "
+                 "set_config('greenlang.tenants', %s, true), set_config('greenlang.namespaces', %s, true)",
                  ("on" if caller.all_tenants else "off", ",".join(caller.tenants), ",".join(caller.namespaces)))
 
 
