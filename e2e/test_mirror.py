@@ -144,3 +144,34 @@ def test_a_failing_migration_leaves_the_database_as_it_was(postgres, tmp_path):
         versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations")]
     assert "fine_table" in tables and "half_done" not in tables
     assert versions == [1]
+
+
+def _search_rows(postgres, namespace: str) -> dict[str, tuple[int, str | None]]:
+    """Each version's search row: the transaction that wrote it, and the description it carries."""
+    try:
+        with psycopg.connect(postgres.dsn()) as conn:
+            return {version: (int(written), description) for version, written, description in conn.execute(
+                "SELECT version, written::text, description FROM agent_search WHERE namespace = %s", (namespace,))}
+    except psycopg.errors.UndefinedTable:  # the mirror has not migrated the database yet
+        return {}
+
+
+def test_a_new_version_rewrites_its_own_search_row_and_an_agent_change_all_of_them(api, namespace, postgres, mirror):
+    agent = reg.example("Agent")
+    agent["metadata"] = {"name": reg.AGENT, "namespace": namespace}
+    client.CustomObjectsApi(api).create_namespaced_custom_object(GROUP, VERSION, namespace, "agents", agent)
+    _create_versions(api, namespace, ["1.0.0", "1.1.0"])
+    before = wait.until(lambda: (rows := _search_rows(postgres, namespace)).keys() == {"1.0.0", "1.1.0"} and rows,
+                        timeout=60, what="both versions' search rows")
+    _create_versions(api, namespace, ["1.2.0"])
+    after = wait.until(lambda: "1.2.0" in (rows := _search_rows(postgres, namespace)) and rows, timeout=60,
+                       what="the new version's search row")
+    assert {v: after[v] for v in before} == before  # the others were left as written, not rebuilt
+
+    client.CustomObjectsApi(api).patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "agents", reg.AGENT, {"spec": {"description": "Now also for cement imports."}})
+    def described():
+        rows = _search_rows(postgres, namespace)
+        return all(d == "Now also for cement imports." for _, d in rows.values()) and rows
+    rewritten = wait.until(described, timeout=60, what="every version's row to carry the Agent's new description")
+    assert rewritten.keys() == {"1.0.0", "1.1.0", "1.2.0"}

@@ -79,15 +79,23 @@ VALUES (%(uid)s, %(namespace)s, %(agent)s, %(version)s, %(state)s, %(domain)s, %
 """
 
 
-def refresh(cur: psycopg.Cursor[Any], namespace: str, agent_name: str, embedder: Embedder) -> None:
-    """Rebuild the rows of one agent's versions from the mirrored objects."""
+def refresh(cur: psycopg.Cursor[Any], namespace: str, agent_name: str, embedder: Embedder,
+            changed: set[str] | None = None) -> None:
+    """Rebuild the rows of one agent's versions from the mirrored objects: those whose uids are
+    ``changed`` (a version's row depends only on it and its Agent), or all of them (``None``)."""
     row = cur.execute("SELECT body FROM registry_objects WHERE kind = 'Agent' AND namespace = %s AND name = %s "
                       "AND NOT deleted", (namespace, agent_name)).fetchone()
     agent = row[0] if row else None
-    versions = [r[0] for r in cur.execute(
-        "SELECT body FROM registry_objects WHERE kind = 'AgentVersion' AND namespace = %s AND NOT deleted "
-        "AND body -> 'spec' ->> 'agent' = %s", (namespace, agent_name))]
-    cur.execute("DELETE FROM agent_search WHERE namespace = %s AND agent = %s", (namespace, agent_name))
+    if changed is None:
+        versions = [r[0] for r in cur.execute(
+            "SELECT body FROM registry_objects WHERE kind = 'AgentVersion' AND namespace = %s AND NOT deleted "
+            "AND body -> 'spec' ->> 'agent' = %s", (namespace, agent_name))]
+        cur.execute("DELETE FROM agent_search WHERE namespace = %s AND agent = %s", (namespace, agent_name))
+    else:
+        versions = [r[0] for r in cur.execute(
+            "SELECT body FROM registry_objects WHERE uid = ANY(%s::uuid[]) AND kind = 'AgentVersion' AND NOT deleted "
+            "AND body -> 'spec' ->> 'agent' = %s", (sorted(changed), agent_name))]
+        cur.execute("DELETE FROM agent_search WHERE uid = ANY(%s::uuid[])", (sorted(changed),))
     if not versions:
         return
     per_version = [_text(agent, v) for v in versions]

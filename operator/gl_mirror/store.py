@@ -72,24 +72,33 @@ def _previous(cur: psycopg.Cursor[Any], uid: str) -> dict[str, Any] | None:
     return row[0] if row else None
 
 
-def _searchable(kind: str, obj: dict[str, Any]) -> tuple[str, str] | None:
-    """The (namespace, agent) whose search rows depend on this object, if any."""
+# The search rows a batch must rebuild: per (namespace, agent), the uids of the versions that
+# changed, or None when the Agent itself changed and every version's row carries its text.
+Touched = dict[tuple[str, str], "set[str] | None"]
+
+
+def _touch(touched: Touched, kind: str, obj: dict[str, Any]) -> None:
+    namespace = obj["metadata"].get("namespace") or ""
     if kind == "Agent":
-        return obj["metadata"].get("namespace") or "", obj["metadata"]["name"]
-    if kind == "AgentVersion":
-        return obj["metadata"].get("namespace") or "", (obj.get("spec") or {}).get("agent", "")
-    return None
+        touched[(namespace, obj["metadata"]["name"])] = None
+    elif kind == "AgentVersion":
+        key = (namespace, (obj.get("spec") or {}).get("agent", ""))
+        if key not in touched:
+            touched[key] = set()
+        versions = touched[key]
+        if versions is not None:
+            versions.add(obj["metadata"]["uid"])
 
 
 def _upsert(cur: psycopg.Cursor[Any], kind: str, obj: dict[str, Any], event_type: str, deleted: bool,
-            touched: set[tuple[str, str]] | None = None, deletes_logged: bool = False) -> None:
+            touched: Touched | None = None, deletes_logged: bool = False) -> None:
     """Write the object; when it really moved forward, write its history and audit records too."""
     uid, kind, namespace, name, rv, body = _row(kind, obj)
     before = _previous(cur, uid)
     applied = cur.execute(_UPSERT, (uid, kind, namespace, name, rv, body, deleted, deleted)).fetchone() is not None
     cur.execute(_HISTORY, (uid, rv, event_type, kind, namespace, name, body))
-    if applied and touched is not None and (key := _searchable(kind, before or obj)):
-        touched.add(key)
+    if applied and touched is not None:
+        _touch(touched, kind, before or obj)
     if applied:
         audit_type = "MODIFIED" if event_type == "RELISTED" and before is not None else \
             "ADDED" if event_type == "RELISTED" else event_type
@@ -97,13 +106,13 @@ def _upsert(cur: psycopg.Cursor[Any], kind: str, obj: dict[str, Any], event_type
             audit.append(cur, kind, obj, record)
 
 
-def _apply_change(cur: psycopg.Cursor[Any], change: Change, touched: set[tuple[str, str]],
+def _apply_change(cur: psycopg.Cursor[Any], change: Change, touched: Touched,
                   deletes_logged: bool) -> None:
     _upsert(cur, change.kind, change.obj, change.event_type, change.event_type == "DELETED", touched,
             deletes_logged)
 
 
-def _apply_relist(cur: psycopg.Cursor[Any], relist: Relist, touched: set[tuple[str, str]]) -> None:
+def _apply_relist(cur: psycopg.Cursor[Any], relist: Relist, touched: Touched) -> None:
     listed = []
     for obj in relist.items:
         listed.append(obj["metadata"]["uid"])
@@ -114,8 +123,7 @@ def _apply_relist(cur: psycopg.Cursor[Any], relist: Relist, touched: set[tuple[s
         WHERE kind = %s AND NOT deleted AND NOT (uid = ANY(%s::uuid[]))
         RETURNING uid, kind, namespace, name, body""", (relist.kind, listed)).fetchall()
     for uid, kind, namespace, name, body in gone:
-        if key := _searchable(kind, body):
-            touched.add(key)
+        _touch(touched, kind, body)
         cur.execute(_HISTORY, (uid, relist.resource_version, "VANISHED", kind, namespace, name, None))
         for record in audit.records(kind, "VANISHED", body, body):
             audit.append(cur, kind, body, record)
@@ -127,15 +135,15 @@ def write(conn: psycopg.Connection[Any], batch: Batch, embedder: search_index.Em
 
     ``deletes_logged``: the API server's audit log records who deleted (see ``audit.records``).
     """
-    touched: set[tuple[str, str]] = set()
+    touched: Touched = {}
     with conn.transaction(), conn.cursor() as cur:
         for item in batch.changes:
             if isinstance(item, Relist):
                 _apply_relist(cur, item, touched)
             else:
                 _apply_change(cur, item, touched, deletes_logged)
-        for namespace, agent in sorted(touched):
-            search_index.refresh(cur, namespace, agent, embedder or search_index.default_embedder())
+        for (namespace, agent), versions in sorted(touched.items()):
+            search_index.refresh(cur, namespace, agent, embedder or search_index.default_embedder(), versions)
         if any(item.kind == "TenantPolicy" for item in batch.changes):
             search_index.retenant(cur)
         for kind, resource_version in batch.bookmarks.items():
