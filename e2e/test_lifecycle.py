@@ -79,6 +79,18 @@ def test_an_agent_deleted_while_its_summary_is_computed_is_left_deleted(cluster,
     assert reg.custom(api).list_namespaced_custom_object(GROUP, VERSION, namespace, "agents")["items"] == []
 
 
+def test_a_state_label_edited_by_hand_is_put_right(cluster, api, team):
+    """The operator's own label writes are not changes to it (essence.py); a hand edit is still undone."""
+    name = reg.publish_version(cluster, team, "2.3.1")
+    reg.wait_state(api, team, name, "draft")
+    edited = cluster.kubectl("label", "agentversion", name, "-n", team, f"{labels.STATE}=certified", "--overwrite",
+                             check=False)
+    assert edited.returncode == 0, edited.stderr
+    wait.until(lambda: cluster.kubectl("get", "agentversion", name, "-n", team, "-o",
+                                       f"jsonpath={{.metadata.labels.registry\\.greenlang\\.ai/state}}").stdout == "draft",
+               timeout=30, what="the state label to say draft again")
+
+
 def _operator_lists(operator) -> dict[str, float]:
     """LIST requests the operator's reconcilers have made, by resource (its own request counter)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5) as reply:

@@ -17,8 +17,8 @@ from kubernetes.client.rest import ApiException
 from gl_api import GROUP, VERSION, conditions, kinds, labels
 from gl_api.lifecycle import State
 from gl_kube import events, objects
-from gl_operator import (agent_deployments, agent_status, deprecation_notices, metrics, policy_publication, promotions,
-                         publishing, resync, tenant_provisioning)
+from gl_operator import (agent_deployments, agent_status, deprecation_notices, essence, metrics, policy_publication,
+                         promotions, publishing, resync, tenant_provisioning)
 from gl_operator.config import OperatorConfig
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # kopf's bookkeeping goes into our own annotation domain, never into our status.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = essence.WithoutOperatorLabels(
         prefix=GROUP, key="last-handled-configuration")
     # The operator posts its own Events for decisions; log lines are not Events.
     settings.posting.enabled = False

@@ -75,8 +75,18 @@ def _refuse(api: client.ApiClient, version: dict[str, Any], reason: str, message
     return None
 
 
-def _sync_labels(api: client.ApiClient, version: dict[str, Any]) -> None:
-    wanted = {labels.STATE: version["status"]["state"], labels.AGENT: version["spec"]["agent"]}
+def _wanted_labels(version: dict[str, Any]) -> dict[str, str]:
+    return {labels.STATE: version["status"]["state"], labels.AGENT: version["spec"]["agent"]}
+
+
+def labels_drifted(version: dict[str, Any]) -> bool:
+    """An accepted version whose state or agent label does not say what its status and spec do."""
+    if not (version.get("status") or {}).get("state"):
+        return False
     current = version["metadata"].get("labels") or {}
-    if any(current.get(key) != value for key, value in wanted.items()):
-        objects.patch_labels(api, kinds.AGENT_VERSION, version, wanted)
+    return any(current.get(key) != value for key, value in _wanted_labels(version).items())
+
+
+def _sync_labels(api: client.ApiClient, version: dict[str, Any]) -> None:
+    if labels_drifted(version):
+        objects.patch_labels(api, kinds.AGENT_VERSION, version, _wanted_labels(version))

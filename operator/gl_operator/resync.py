@@ -40,7 +40,7 @@ def resync_once(api: client.ApiClient, config: OperatorConfig) -> None:
     now = conditions.now()
     for version in versions:
         meta = version["metadata"]
-        if not (version.get("status") or {}).get("state"):
+        if not (version.get("status") or {}).get("state") or publishing.labels_drifted(version):
             _safely(f"AgentVersion {meta['namespace']}/{meta['name']}",
                     lambda: publishing.reconcile_version(api, meta["namespace"], meta["name"]))
         elif retirement.due(version, now):
