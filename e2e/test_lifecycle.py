@@ -87,7 +87,7 @@ def test_a_state_label_edited_by_hand_is_put_right(cluster, api, team):
                              check=False)
     assert edited.returncode == 0, edited.stderr
     wait.until(lambda: cluster.kubectl("get", "agentversion", name, "-n", team, "-o",
-                                       f"jsonpath={{.metadata.labels.registry\\.greenlang\\.ai/state}}").stdout == "draft",
+                                       "jsonpath={.metadata.labels.registry\\.greenlang\\.ai/state}").stdout == "draft",
                timeout=30, what="the state label to say draft again")
 
 
