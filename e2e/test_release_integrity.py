@@ -109,7 +109,7 @@ def test_a_deleted_draft_keeps_its_number_bound_to_its_bits(cluster, api, team):
 
 def test_the_record_is_out_of_tenants_reach_append_only_and_outlives_the_namespace(cluster, api, team):
     name = to_experimental(cluster, api, team, "2.0.0")
-    record = f"agentversion-digests.{team}"
+    record = f"agentversion-digests.{team}.{reg.AGENT}"
     core = client.CoreV1Api(api)
     data = core.read_namespaced_config_map(record, RECORDS).data
     assert data == {name: f"artifact={artifact_of('2.0.0')} image={version_object('2.0.0')['spec']['image']}"}
@@ -133,3 +133,17 @@ def test_the_record_is_out_of_tenants_reach_append_only_and_outlives_the_namespa
     reg.publish_agent(cluster, team)
     again = create(cluster, team, rebuilt("2.0.0"))
     assert again.returncode != 0 and "was published before with other bits" in again.stderr
+
+
+def test_a_record_of_the_whole_namespace_written_before_still_counts(cluster, api, team):
+    """Records were one per namespace before they were one per agent: an entry there still binds its
+    number to its bits."""
+    name = naming.object_name(reg.AGENT, "3.0.0")
+    older = {"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": {"name": f"agentversion-digests.{team}", "namespace": RECORDS,
+                          "labels": {"app.kubernetes.io/component": "agentversion-digests"}},
+             "data": {name: f"artifact={artifact_of('3.0.0')} image={version_object('3.0.0')['spec']['image']}"}}
+    assert cluster.kubectl("create", "-f", "-", input=json.dumps(older)).returncode == 0
+    refused = create(cluster, team, rebuilt("3.0.0"))
+    assert refused.returncode != 0 and "was published before with other bits" in refused.stderr
+    assert create(cluster, team, version_object("3.0.0")).returncode == 0  # the bits on record may come back
