@@ -120,13 +120,16 @@ def promotion_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> N
 
 @kopf.on.resume(GROUP, VERSION, "agents")
 @kopf.on.create(GROUP, VERSION, "agents")
-def agent_created(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
-    """Versions published before their Agent existed are accepted once it does."""
+def agent_created(namespace: str, name: str, memo: kopf.Memo, agent_versions_by_agent: kopf.Index[Any, Any],
+                  **_: Any) -> None:
+    """Versions published before their Agent existed are accepted once it does (from the index: no LIST)."""
     with metrics.RECONCILE.labels(kind="Agent").time():
-        for version in objects.list_objects(memo.api, kinds.AGENT_VERSION, namespace, field_selector=f"spec.agent={name}"):
-            if not (version.get("status") or {}).get("state"):
+        versions = list(agent_versions_by_agent.get((namespace, name), []))
+        for version in versions:
+            if not version["status"]["state"]:
                 publishing.reconcile_version(memo.api, namespace, version["metadata"]["name"])
-        agent_status.reconcile_agent(memo.api, namespace, name)
+        # Versions accepted just now are counted when their own events come (agent_version_event).
+        agent_status.reconcile_agent(memo.api, namespace, name, versions)
 
 
 @kopf.on.resume(GROUP, VERSION, "agentdeployments")
