@@ -45,16 +45,27 @@ def reconcile_agent(api: client.ApiClient, namespace: str, name: str,
     write_summary(api, agent, summarize(versions))
 
 
-def write_summary(api: client.ApiClient, agent: dict[str, Any], summary: dict[str, Any]) -> None:
-    """Record ``summary`` on ``agent`` as read; an Agent deleted since then is left alone."""
+def _wanted(agent: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
     status = agent.get("status") or {}
     generation = agent["metadata"].get("generation", 1)
     total = sum(summary["versionCounts"].values())
     message = (f"{total} versions; latest {summary['latestVersion']}, certified "
                f"{summary['certifiedVersion'] or 'none'}") if total else "no versions published yet"
-    wanted = {**summary, "observedGeneration": generation,
-              "conditions": conditions.set_condition(status.get("conditions"), "Ready", True, "Reconciled",
-                                                     message, generation)}
+    return {**summary, "observedGeneration": generation,
+            "conditions": conditions.set_condition(status.get("conditions"), "Ready", True, "Reconciled",
+                                                   message, generation)}
+
+
+def is_current(agent: dict[str, Any], versions: list[dict[str, Any]]) -> bool:
+    """Whether ``agent``'s status already says what ``versions`` add up to."""
+    status = agent.get("status") or {}
+    return all(status.get(key) == value for key, value in _wanted(agent, summarize(versions)).items())
+
+
+def write_summary(api: client.ApiClient, agent: dict[str, Any], summary: dict[str, Any]) -> None:
+    """Record ``summary`` on ``agent`` as read; an Agent deleted since then is left alone."""
+    status = agent.get("status") or {}
+    wanted = _wanted(agent, summary)
     if all(status.get(key) == value for key, value in wanted.items()):
         return
     objects.patch_status(api, kinds.AGENT, agent, wanted, missing_ok=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
+from typing import Any
 
 from kubernetes import client
 
@@ -32,29 +33,44 @@ def _safely(what: str, work: Callable[[], None]) -> None:
         log.exception("resync of %s failed; retrying on the next pass", what)
 
 
+def _summary_view(version: dict[str, Any]) -> dict[str, Any]:
+    """What an Agent's summary reads of a version (agent_status.summarize)."""
+    meta = version["metadata"]
+    return {"metadata": {k: meta[k] for k in ("name", "deletionTimestamp") if k in meta},
+            "spec": {"version": version["spec"]["version"]}, "status": {"state": (version.get("status") or {}).get("state")}}
+
+
 def resync_once(api: client.ApiClient, config: OperatorConfig) -> None:
-    versions = objects.list_objects(api, kinds.AGENT_VERSION)
-    by_state = Counter((v.get("status") or {}).get("state") for v in versions)
+    # Page by page, keeping only what the summaries need: a pass holds one page of bodies, not all.
+    by_state: Counter[str | None] = Counter()
+    by_agent: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    now = conditions.now()
+    for page in objects.pages(api, kinds.AGENT_VERSION):
+        for version in page["items"]:
+            meta = version["metadata"]
+            by_state[(version.get("status") or {}).get("state")] += 1
+            by_agent[(meta["namespace"], version["spec"]["agent"])].append(_summary_view(version))
+            if not (version.get("status") or {}).get("state") or publishing.labels_drifted(version):
+                _safely(f"AgentVersion {meta['namespace']}/{meta['name']}",
+                        lambda: publishing.reconcile_version(api, meta["namespace"], meta["name"]))
+            elif retirement.due(version, now):
+                _safely(f"AgentVersion {meta['namespace']}/{meta['name']}",
+                        lambda: retirement.retire_if_due(api, config, meta["namespace"], meta["name"]))
     for state in State:
         metrics.VERSIONS.labels(state=state.value).set(by_state.get(state.value, 0))
-    now = conditions.now()
-    for version in versions:
-        meta = version["metadata"]
-        if not (version.get("status") or {}).get("state") or publishing.labels_drifted(version):
-            _safely(f"AgentVersion {meta['namespace']}/{meta['name']}",
-                    lambda: publishing.reconcile_version(api, meta["namespace"], meta["name"]))
-        elif retirement.due(version, now):
-            _safely(f"AgentVersion {meta['namespace']}/{meta['name']}",
-                    lambda: retirement.retire_if_due(api, config, meta["namespace"], meta["name"]))
     for promotion in objects.list_objects(api, kinds.PROMOTION):
         meta = promotion["metadata"]
         if (promotion.get("status") or {}).get("phase") not in promotions.TERMINAL:
             _safely(f"Promotion {meta['namespace']}/{meta['name']}",
                     lambda: promotions.reconcile_promotion(api, config, meta["namespace"], meta["name"]))
-    for agent in objects.list_objects(api, kinds.AGENT):
-        meta = agent["metadata"]
-        _safely(f"Agent {meta['namespace']}/{meta['name']}",
-                lambda: agent_status.reconcile_agent(api, meta["namespace"], meta["name"]))
+    for page in objects.pages(api, kinds.AGENT):
+        for agent in page["items"]:
+            meta = agent["metadata"]
+            # What the pass read may be older than what the event handler wrote since: an Agent that
+            # looks out of date is read again with its versions before anything is written.
+            if not agent_status.is_current(agent, by_agent.get((meta["namespace"], meta["name"]), [])):
+                _safely(f"Agent {meta['namespace']}/{meta['name']}",
+                        lambda: agent_status.reconcile_agent(api, meta["namespace"], meta["name"]))
     for tenant in objects.list_objects(api, kinds.TENANT_POLICY):
         name = tenant["metadata"]["name"]
         if not tenant["metadata"].get("deletionTimestamp"):
