@@ -99,12 +99,16 @@ def test_list_and_watch_against_configmaps_with_the_cost_of_each_object(cluster,
     assert set(report["perObject"]) == {"AgentVersion", "ConfigMap"}
 
 
-def test_publish_cost_per_component_and_request(tmp_path):
-    out = tmp_path / "publish-cost.json"
-    run = subprocess.run([sys.executable, "-m", "bench", "publish-cost", "--scale", "tiny", "--out", str(out)],
-                         cwd=REPO, capture_output=True, text=True, timeout=600)
+def own_stack_bench(scenario: str, out: Path) -> dict:
+    """Run ``scenario`` at tiny scale on the stack it starts itself (`gl-dev up --no-node`)."""
+    run = subprocess.run([sys.executable, "-m", "bench", scenario, "--scale", "tiny", "--out", str(out)],
+                         cwd=REPO, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-4000:]
-    report = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_publish_cost_per_component_and_request(tmp_path):
+    report = own_stack_bench("publish-cost", tmp_path / "publish-cost.json")
     assert report["publishes"] == 5
     # Each publish creates exactly one AgentVersion and the operator accepts it once; the baseline creates none.
     assert report["requestsPerPublish"]["POST agentversions"] == 1.0
@@ -114,11 +118,7 @@ def test_publish_cost_per_component_and_request(tmp_path):
 
 
 def test_memory_with_versions_accepted_and_indexed_beside_the_empty_registry(tmp_path):
-    out = tmp_path / "memory.json"
-    run = subprocess.run([sys.executable, "-m", "bench", "memory", "--scale", "tiny", "--out", str(out)],
-                         cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stderr[-4000:]
-    report = json.loads(out.read_text())
+    report = own_stack_bench("memory", tmp_path / "memory.json")
     assert report["versions"] == 40 and report["agents"] == 4
     assert report["seeding"]["accepted"] == report["seeding"]["searchable"] == 40  # the real path, every one
     components = {"gl-operator", "gl-webhooks", "gl-mirror", "opa", "postgres", "kube-apiserver", "etcd"}
