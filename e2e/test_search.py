@@ -209,3 +209,24 @@ def test_the_database_not_the_index_decides_what_a_caller_reads(indexed):
         assert [h.ref for h in _search(indexed, "cbam calculator vat", tenant_b, limit=2).hits] == honest
     finally:
         ranked_index._indexes.clear()  # the next search reads the table afresh
+
+
+def test_a_full_load_cut_short_is_done_again_next_time(indexed):
+    """A reload that fails halfway (here: a login that may not read the table) leaves the index to load
+    everything next time, not to follow changes from where the last complete load ended."""
+    from gl_mirror.ranked_index import RankedIndex
+
+    indexed.sql("greenlang", "DO $$ BEGIN CREATE ROLE search_nobody LOGIN; "
+                             "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    index = RankedIndex()
+    with psycopg.connect(indexed.dsn()) as conn:
+        index.sync(conn)
+    loaded = len(index)
+    assert loaded >= 5
+    index.RELOAD_AFTER = 0.0  # the next sync reloads
+    with psycopg.connect(indexed.dsn(user="search_nobody")) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        index.sync(conn)
+    index.RELOAD_AFTER = RankedIndex.RELOAD_AFTER
+    with psycopg.connect(indexed.dsn()) as conn:
+        index.sync(conn)
+    assert len(index) == loaded

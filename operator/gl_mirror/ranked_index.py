@@ -142,7 +142,9 @@ class RankedIndex:
             since = 0 if reload else self._since
             if since == 0:
                 self._reset(self._matrix.shape[1])
-                self._stale = False
+                # Until this load completes, the next sync starts over: a load cut short (Postgres
+                # away) must not be followed from where the last complete one ended.
+                self._since, self._synced, self._stale = 0, 0.0, False
             with conn.transaction():  # every row, whichever application login reads (migration 0005)
                 conn.execute("SELECT set_config('greenlang.all', 'on', true)")
                 if since == 0:  # a first load: a server-side cursor, a batch of rows held at a time
