@@ -5,6 +5,7 @@ The tests are one user's session in file order: later commands use what earlier 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -21,7 +22,7 @@ from e2e import registry as reg
 from e2e import s3_server, wait
 from e2e.governed import TEAM, TENANT, image_of
 from e2e.mirror_process import local_postgres, start_with_query_api
-from gl_devenv import build
+from gl_devenv import build, certs
 
 BUCKET = "greenlang-agents"
 
@@ -86,10 +87,18 @@ def test_publish_creates_a_missing_agent_and_dry_run_creates_nothing(gl):
 
 def test_list_get_and_output_formats(gl):
     table = gl("agent", "list", "-A")
-    assert table.returncode == 0 and reg.AGENT in table.stdout and "Display Name" in table.stdout
+    assert table.returncode == 0, table.stderr
+    header, *rows = table.stdout.splitlines()  # as kubectl prints a list: a header line, aligned columns
+    assert header.split()[:2] == ["NAMESPACE", "NAME"] and "DISPLAY NAME" in header and "CERTIFIED" in header
     listed = json.loads(gl("agent", "list", "-n", TEAM, "-o", "json").stdout)
     assert listed["kind"] == "AgentList"
     assert {i["name"] for i in listed["items"]} >= {reg.AGENT}
+    item = next(i for i in listed["items"] if i["name"] == reg.AGENT)
+    row = next(r for r in rows if r.split()[1] == reg.AGENT)
+    assert row[header.index("DISPLAY NAME"):].startswith(item["displayName"] + " ")
+    assert row[header.index("LATEST"):].split()[0] == item["latestVersion"]
+    nothing = gl("agent", "list", "-n", "no-such-namespace")
+    assert nothing.returncode == 0 and nothing.stdout == "" and "No resources found" in nothing.stderr
     assert yaml.safe_load(gl("agent", "list", "-n", TEAM, "-o", "yaml").stdout)["kind"] == "AgentList"
     certified = json.loads(gl("agent", "list", "-A", "--state", "certified", "-o", "json").stdout)["items"]
     assert [i["name"] for i in certified] == [reg.AGENT]
@@ -223,6 +232,22 @@ def test_no_cluster_is_one_clear_line(gl, tmp_path):
     assert result.stderr.startswith("error:") and len(result.stderr.strip().splitlines()) <= 2
 
 
+def test_only_the_kubeconfigs_ca_is_trusted(gl, tmp_path):
+    """An API server whose certificate the kubeconfig's CA did not sign is refused, as kubectl
+    refuses it: gl trusts the kubeconfig's CA alone."""
+    config = yaml.safe_load(gl.env.cluster.kubeconfig.read_text())
+    (cluster,) = config["clusters"]
+    other = certs.ensure_ca(tmp_path, "other-ca", "not-the-cluster-ca")
+    cluster["cluster"].pop("certificate-authority", None)
+    cluster["cluster"]["certificate-authority-data"] = base64.b64encode(other.cert.read_bytes()).decode()
+    wrong = tmp_path / "kubeconfig"
+    wrong.write_text(yaml.safe_dump(config))
+    refused = subprocess.run([sys.executable, "-c", "from gl_cli.main import main; main()", "agent", "list", "-A"],
+                             capture_output=True, text=True, env={**os.environ, "KUBECONFIG": str(wrong)})
+    assert refused.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_kubectl_discovers_the_plugin(gl):
     kubectl = str(build.binary("kubernetes", "kubectl"))
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
@@ -256,10 +281,10 @@ def test_a_terminal_shows_the_progress_bar_and_the_table(gl):
     try:
         def screen():
             pane = subprocess.run([tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
-            return "Latest" in pane and pane
+            return "LATEST" in pane and pane
         pane = wait.until(screen, timeout=60, what="the table on the terminal")
     finally:
         subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
     assert f"uploading {artifact.name}" in pane and "━" in pane and "MB" in pane  # the progress bar, finished
     assert f"{reg.AGENT}@3.1.0" in pane
-    assert "┏" in pane and "Display Name" in pane and reg.AGENT in pane  # the rich table
+    assert "DISPLAY NAME" in pane and reg.AGENT in pane  # the list, as kubectl prints one

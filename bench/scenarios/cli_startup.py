@@ -3,7 +3,8 @@
 Each command runs as a fresh process, as a user types it, alternated with its baseline round by
 round; wall time and the CPU time the process used (less sensitive to a busy machine) are both
 reported. Baselines: `kubectl get` of the same objects, and `python -c pass` (the interpreter's
-own start) for `gl --help`. Targets (issue 13): `gl --help` < 300 ms, `gl agent list` <= 1.5x `kubectl get`.
+own start) for `gl --help`; and, beside kubectl, the floor of a Python CLI on these libraries
+(a process that only imports typer, ssl, http.client, json and yaml). Targets (issue 13): `gl --help` < 300 ms, `gl agent list` <= 1.5x `kubectl get`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gl_devenv import build
 
 SCALES = {"tiny": {"agents": 3, "runs": 3}, "full": {"agents": 100, "runs": 20}}
 NAMESPACE = "bench-cli"
+IMPORT_FLOOR = "python: import typer, ssl, http.client, json, yaml"
 
 
 def gl() -> list[str]:
@@ -67,6 +69,9 @@ def run(args: argparse.Namespace) -> None:
             "python -c pass": [sys.executable, "-c", "pass"],
             "gl agent list -A": [*gl(), "agent", "list", "-A"],
             "kubectl get agents -A": [str(build.binary("kubernetes", "kubectl")), "get", "agents.registry.greenlang.ai", "-A"],
+            # The floor for any Python CLI built on the project's libraries: the interpreter and the
+            # imports a list needs before its first byte (the CLI framework, TLS, HTTP, kubeconfig).
+            IMPORT_FLOOR: [sys.executable, "-c", "import typer, ssl, http.client, json, yaml"],
         }
         wall = {name: Figures(name) for name in commands}
         cpu = {name: Figures(f"{name} (cpu)") for name in commands}
@@ -82,7 +87,9 @@ def run(args: argparse.Namespace) -> None:
                               "kubectl get agents -A"),
                common.compare("gl --help (cpu)", cpu["gl --help"], cpu["python -c pass"], "python -c pass (cpu)"),
                common.compare("gl agent list -A (cpu)", cpu["gl agent list -A"], cpu["kubectl get agents -A"],
-                              "kubectl get agents -A (cpu)")]
+                              "kubectl get agents -A (cpu)"),
+               common.compare("import floor", wall[IMPORT_FLOOR], wall["kubectl get agents -A"],
+                              "kubectl get agents -A")]
     common.report("cli-startup", args, results, objects=scale["agents"],
                   targets={"gl --help p50_ms": 300, "gl agent list ratio_p50": 1.5})
 

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from gl_cli import artifacts, kube, query_api
+from gl_cli import kube, query_api
 from gl_cli.app import (AllNamespaces, Context, Debug, Kubeconfig, Namespace, Output, check_output, guarded, resource,
                         session, state_of)
 from gl_cli.output import emit, emit_object, err, fail, out
 
 if TYPE_CHECKING:
     from gl_api import artifact as gl_artifact
+    from gl_cli import artifacts
 
 # Each command imports the models, the artifact format, boto3 and rich's progress bars itself, when it
 # runs: `gl --help` and the read commands start without them (docs/benchmarks.md, cli-startup).
@@ -61,7 +62,7 @@ def agent_list(domain: Annotated[Optional[str], typer.Option(help="filter by dom
     emit([_agent_row(a) for a in agents],
          [("Namespace", "namespace"), ("Name", "name"), ("Display Name", "displayName"), ("Domain", "domain"),
           ("Type", "type"), ("Latest", "latestVersion"), ("Certified", "certifiedVersion")],
-         output, title="Agents", kind="AgentList")
+         output, kind="AgentList")
 
 
 @commands.command("get")
@@ -121,9 +122,11 @@ def _project(project: Path) -> tuple[gl_artifact.Manifest, bytes]:
 def _upload(data: bytes | Path, what: str, bucket: str, s3_endpoint: str | None) -> artifacts.Uploaded:
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
+    from gl_cli import artifacts
+
     size = len(data) if isinstance(data, bytes) else data.stat().st_size
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), console=err, transient=False) as progress:
+                  TransferSpeedColumn(), console=err.console, transient=False) as progress:
         task = progress.add_task(f"uploading {what}", total=size)
         advance = lambda n: progress.advance(task, n)  # noqa: E731
         if isinstance(data, bytes):
@@ -179,6 +182,7 @@ def agent_publish(
     from gl_api import artifact as gl_artifact
     from gl_api import conditions, kinds, naming
     from gl_api.models import AgentSpec, AgentVersionSpec, Artifact, ConditionStatus
+    from gl_cli import artifacts
 
     manifest, packed = None, None
     if project is None and artifact is None:
@@ -295,6 +299,7 @@ def agent_pull(
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     from gl_api import naming
+    from gl_cli import artifacts
 
     ref = naming.AgentVersionRef.parse(reference)
     s = session(kubeconfig, context, namespace)
@@ -307,7 +312,7 @@ def agent_pull(
              f"{version['spec'].get('image') or '(none)'}")
     target = output_file or Path(f"{ref.object_name}.zip")
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), console=err, transient=False) as progress:
+                  TransferSpeedColumn(), console=err.console, transient=False) as progress:
         task = progress.add_task(f"downloading {pinned['uri']}", total=pinned.get("sizeBytes"))
         try:
             size = artifacts.download(pinned["uri"], pinned["digest"], target, s3_endpoint,
@@ -337,4 +342,4 @@ def agent_search(query: Annotated[str, typer.Argument(help="words, even misspelt
     rows = [{k: item.get(k) for k in ("ref", "namespace", "state", "domain", "displayName", "score", "why")}
             for item in result["items"]]
     emit(rows, [("Agent", "ref"), ("Namespace", "namespace"), ("State", "state"), ("Domain", "domain"),
-                ("Score", "score"), ("Why", "why")], output, title=f"search: {query}", kind="AgentSearchResultList")
+                ("Score", "score"), ("Why", "why")], output, kind="AgentSearchResultList")

@@ -1,4 +1,4 @@
-"""The root `gl` app and what every command shares: options, the user's connection, the error boundary.
+"""What every `gl` command shares: options, the user's connection, the error boundary.
 
 The CLI reads kubeconfig like kubectl, acts with the user's own credentials, never writes
 status and never bypasses admission.
@@ -11,16 +11,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from gl_cli import artifacts, kube, query_api
+from gl_cli import kube, query_api
 from gl_cli.output import FORMATS, fail
 
 if TYPE_CHECKING:  # `gl --help` imports no models: they are loaded by the commands that build objects
     from gl_api import kinds
     from gl_api.models import Model
-
-app = typer.Typer(name="gl", rich_markup_mode="rich", no_args_is_help=True,
-                  context_settings={"help_option_names": ["-h", "--help"]},
-                  help="GreenLang Agent Registry: publish, promote and govern agents on Kubernetes.")
 
 Kubeconfig = Annotated[Optional[str], typer.Option("--kubeconfig", envvar="KUBECONFIG",
                                                    help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")]
@@ -46,6 +42,7 @@ def mistakes() -> tuple[type[Exception], ...]:
     from pydantic import ValidationError
 
     from gl_api import naming, semver
+    from gl_cli import artifacts
     return (naming.InvalidReference, semver.InvalidVersion, kube.ApiError, ValidationError, artifacts.ArtifactError,
             query_api.MirrorUnavailable, kube.NoCluster, kube.Unreachable)
 

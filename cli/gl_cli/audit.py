@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.markup import escape
 
 from gl_api import audit_events
 from gl_cli import query_api
 from gl_cli.app import Context, Debug, Kubeconfig, Output, check_output, guarded, session
-from gl_cli.output import emit, emit_object, fail, out
+from gl_cli.output import emit, emit_object, escape, fail, out
 
 commands = typer.Typer(no_args_is_help=True, help="The registry's audit trail.")
 
@@ -61,8 +60,7 @@ def audit_query(tenant_name: Annotated[Optional[str], typer.Option("--tenant")] 
              "object": f"{i['object']['kind']}/{i['object']['name']}", "decision": i["decision"],
              "reason": i["reason"]} for i in result["items"]]
     emit(rows, [("Time", "at"), ("Actor", "actor"), ("Event", "eventType"), ("Operation", "operation"),
-                ("Object", "object"), ("Decision", "decision"), ("Reason", "reason")], output, title="audit trail",
-         kind="AuditEventList")
+                ("Object", "object"), ("Decision", "decision"), ("Reason", "reason")], output, kind="AuditEventList")
 
 
 @commands.command("verify")

@@ -6,18 +6,48 @@ import sys
 from pathlib import Path
 
 import typer
+from typer.main import get_command_name
+from typer.models import CommandInfo
 
 from gl_cli import agent_check, agents, audit, invoke, promotions, slo, tenants, usage
-from gl_cli.app import app
 
-agent = typer.Typer(no_args_is_help=True, help="Agents and their versions.")
-for part in (agents, promotions, invoke, usage, agent_check):  # in the order `gl agent --help` lists them
-    agent.add_typer(part.commands)
-app.add_typer(agent, name="agent")
-app.add_typer(audit.commands, name="audit")
-app.add_typer(tenants.commands, name="tenant")
-app.add_typer(slo.commands, name="slo")
+# Each noun, the help of its group (None: its one module's group has it), and the modules whose
+# commands it holds, in the order `gl NOUN --help` lists them.
+NOUNS: dict[str, tuple[str | None, list[typer.Typer]]] = {
+    "agent": ("Agents and their versions.",
+              [part.commands for part in (agents, promotions, invoke, usage, agent_check)]),
+    "audit": (None, [audit.commands]),
+    "tenant": (None, [tenants.commands]),
+    "slo": (None, [slo.commands]),
+}
+
+
+def command_name(info: CommandInfo) -> str:
+    return info.name or get_command_name(info.callback.__name__ if info.callback else "")
+
+
+def reachable(argv: list[str]) -> typer.Typer:
+    """The root app with the commands this command line can reach.
+
+    typer turns the signature of every registered command into click parameters on each run,
+    about 2 ms a command and most of `gl agent list`'s own time (docs/benchmarks.md, cli-startup).
+    A command line that names its noun and command gets that command alone; any other (help, a
+    typo, an unknown noun) gets every command, so help and suggestions stay complete.
+    """
+    root = typer.Typer(name="gl", rich_markup_mode="rich", no_args_is_help=True,
+                       context_settings={"help_option_names": ["-h", "--help"]},
+                       help="GreenLang Agent Registry: publish, promote and govern agents on Kubernetes.")
+    noun, verb = (argv + ["", ""])[:2]
+    for name, (help_text, parts) in NOUNS.items():
+        if noun in NOUNS and noun != name:
+            continue
+        commands = [info for part in parts for info in part.registered_commands]
+        named = [info for info in commands if command_name(info) == verb] if noun == name else []
+        group = typer.Typer(no_args_is_help=True, help=help_text or parts[0].info.help)
+        group.registered_commands.extend(named or commands)
+        root.add_typer(group, name=name)
+    return root
 
 
 def main() -> None:
-    app(prog_name="kubectl gl" if Path(sys.argv[0]).name.startswith("kubectl-") else "gl")
+    reachable(sys.argv[1:])(prog_name="kubectl gl" if Path(sys.argv[0]).name.startswith("kubectl-") else "gl")

@@ -57,7 +57,7 @@ def _wait_promotion(s: kube.Connection, promotion: dict[str, Any], timeout: floa
     settled = (PromotionPhase.succeeded, PromotionPhase.rejected, PromotionPhase.failed,
                PromotionPhase.awaiting_approval)
     name = promotion["metadata"]["name"]
-    with Live(_checklist(promotion), console=out, transient=False, auto_refresh=False) as live:
+    with Live(_checklist(promotion), console=out.console, transient=False, auto_refresh=False) as live:
         for current in kube.watch_object(s.api, kube.PROMOTION, s.namespace, name, timeout):
             promotion = current
             live.update(_checklist(promotion), refresh=True)

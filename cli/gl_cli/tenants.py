@@ -32,7 +32,7 @@ def tenant_list(output: Output = "table", kubeconfig: Kubeconfig = None, context
     s = session(kubeconfig, context, None)
     emit([_tenant_row(t) for t in kube.list_objects(s.api, kube.TENANT_POLICY)],
          [("Name", "name"), ("Display Name", "displayName"), ("Environments", "environments"), ("Region", "region"),
-          ("Members", "members"), ("Ready", "ready")], output, title="Tenants", kind="TenantList")
+          ("Members", "members"), ("Ready", "ready")], output, kind="TenantList")
 
 
 @commands.command("get")

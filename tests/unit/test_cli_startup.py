@@ -74,3 +74,26 @@ def test_no_kubeconfig_is_named_as_such():
     modules, run = loaded("agent", "list", "-A")
     assert run.returncode == 2 and "no usable kubeconfig" in run.stderr and "KUBECONFIG" in run.stderr, run.stderr
     assert "Traceback" not in run.stderr
+
+
+def _tree(argv: list[str]) -> dict[str, set[str]]:
+    """Noun -> command names, as click sees the app `gl ARGV...` builds."""
+    import typer.main
+
+    from gl_cli.main import reachable
+
+    root = typer.main.get_command(reachable(argv))
+    return {noun: set(group.commands) for noun, group in root.commands.items()}  # type: ignore[attr-defined]
+
+
+def test_a_command_line_builds_only_the_command_it_names_and_help_builds_them_all():
+    everything = _tree(["--help"])
+    assert set(everything) == {"agent", "audit", "tenant", "slo"}
+    assert {"list", "get", "publish", "search", "promote", "promotion-status", "check", "metrics"} <= everything["agent"]
+    assert _tree([]) == _tree(["agent", "--help"]) | {k: v for k, v in everything.items() if k != "agent"}
+    for noun, commands in everything.items():
+        for command in commands:
+            built = _tree([noun, command, "--help"])
+            assert list(built) == [noun] and command in built[noun], (noun, command)
+    assert _tree(["agent", "list", "-A"]) == {"agent": {"list"}}
+    assert _tree(["agent", "lst"]) == {"agent": everything["agent"]}  # a typo still gets suggestions from all
