@@ -52,6 +52,7 @@ def test_get_against_a_configmap_of_the_same_size(cluster, tmp_path):
 def test_cli_startup_against_kubectl(cluster, tmp_path):
     report = bench(cluster, "cli-startup", tmp_path / "cli.json")
     assert {r["baseline"] for r in report["results"]} >= {"python -c pass", "kubectl get agents -A"}
+    assert "import floor" in {r["label"] for r in report["results"]}
 
 
 def test_search_as_a_tenant_user_gives_the_full_scans_pages(cluster, tmp_path):
@@ -124,3 +125,6 @@ def test_memory_with_versions_accepted_and_indexed_beside_the_empty_registry(tmp
     components = {"gl-operator", "gl-webhooks", "gl-mirror", "opa", "postgres", "kube-apiserver", "etcd"}
     assert set(report["emptyMb"]) == set(report["fullMb"]) == set(report["kbPerVersion"]) == components
     assert all(report["emptyMb"][c] > 0 for c in components)
+    assert all(report["peakMb"][c] >= report["fullMb"][c] for c in components - {"postgres"})
+    restarted = report["operatorRestart"]  # the operator started again on the full registry, and idle
+    assert restarted["operatorPeakMb"] >= restarted["operatorMb"] > 0 and restarted["idleAfterSeconds"] > 0

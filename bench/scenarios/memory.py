@@ -7,11 +7,15 @@ the same run; one version was published first, so that what loads on first use, 
 mirror's embedding model, is in the baseline and not charged to the versions), then after N AgentVersions of N/10 Agents went through the real path: created
 through admission (the compiled load generator, 16 clients), accepted by the operator and indexed
 by the mirror, each one. Memory is read once nothing is left to do: every version Accepted
-and in the mirror's search table, and a settling pause.
+and in the mirror's search table, then the operator and the mirror idle (under 5 % of a core for
+ten seconds: accepting is not the end of their work, as the Agent summaries and kopf's own
+bookkeeping follow). Then the operator is restarted, as a rollout of a new operator version
+restarts it, and its memory read again once idle: at start it lists and resumes every object.
 
-RSS for single processes; for Postgres the proportional set size (PSS) summed over the server
-and its backends, so shared buffers count once. What one version costs each component is
-(after - empty) / N.
+RSS for single processes, and their peak (VmHWM) over the run; for Postgres the proportional set
+size (PSS) summed over the server and its backends, so shared buffers count once. What one version
+costs each component is (settled - empty) / N. The peak is what a burst of N creates costs while
+the operator works through it: a memory limit must leave room for it.
 """
 
 from __future__ import annotations
@@ -32,16 +36,18 @@ from bench.harness import print_rows
 from bench.scenarios import common, publish
 from gl_api import API_VERSION, GROUP, VERSION, labels
 from gl_cli import artifacts, kube
-from gl_devenv import postgres
+from gl_devenv import postgres, registry_services
 from gl_devenv.cluster import LocalCluster
 
-SCALES = {"tiny": {"versions": 40, "timeout": 300}, "10k": {"versions": 10_000, "timeout": 3600},
-          "100k": {"versions": 100_000, "timeout": 6 * 3600}}
+SCALES = {"tiny": {"versions": 40, "timeout": 300}, "2k": {"versions": 2_000, "timeout": 1800},
+          "10k": {"versions": 10_000, "timeout": 3600}, "100k": {"versions": 100_000, "timeout": 6 * 3600}}
 VERSIONS_PER_AGENT = 10
 NAMESPACE = "bench-memory"
 AGENT = "bench-memory"
 PROCESSES = ("gl-operator", "gl-webhooks", "gl-mirror", "opa", "kube-apiserver", "etcd")
 SETTLE_SECONDS = 20
+IDLE_SHARE = 0.05  # of one core: an idle operator still renews its lease and resyncs
+IDLE_WINDOW = 10.0
 
 
 def _pss_mb(pid: int) -> float:
@@ -67,15 +73,38 @@ def postgres_pss_mb(home: Path) -> float:
     return sum(_pss_mb(pid) for pid in pids if Path(f"/proc/{pid}").exists())
 
 
-def memory(home: Path) -> dict[str, float]:
-    used = {}
+def _pid(home: Path, name: str) -> int:
+    return int((home / "run" / f"{name}.pid").read_text())
+
+
+def memory(home: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """Resident MB of each process now, and its peak so far (VmHWM; not kept for Postgres)."""
+    used, peak = {}, {}
     for name in PROCESSES:
-        pid = int((home / "run" / f"{name}.pid").read_text())
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                used[name] = round(int(line.split()[1]) / 1024, 1)
+        for line in Path(f"/proc/{_pid(home, name)}/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                (used if line.startswith("VmRSS") else peak)[name] = round(int(line.split()[1]) / 1024, 1)
     used["postgres"] = round(postgres_pss_mb(home), 1)
-    return used
+    return used, peak
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(home: Path, names: tuple[str, ...], timeout: float) -> float:
+    """Seconds until every named process used under IDLE_SHARE of a core over IDLE_WINDOW."""
+    started = time.monotonic()
+    pids = [_pid(home, name) for name in names]
+    while time.monotonic() - started < timeout:
+        before = [_cpu_seconds(pid) for pid in pids]
+        time.sleep(IDLE_WINDOW)
+        busy = [(_cpu_seconds(pid) - was) / IDLE_WINDOW for pid, was in zip(pids, before)]
+        if max(busy) < IDLE_SHARE:
+            return round(time.monotonic() - started, 1)
+        print(f"  still busy: {', '.join(f'{n} {b:.0%}' for n, b in zip(names, busy))}", file=sys.stderr)
+    raise RuntimeError(f"{', '.join(names)} still busy after {timeout:.0f}s")
 
 
 def _bodies(workdir: Path, uploaded: artifacts.Uploaded) -> tuple[Path, Path]:
@@ -146,6 +175,17 @@ def seed(home: Path, env: dict[str, str], count: int, timeout: float) -> dict[st
             "accepted": accepted, "searchable": searchable}
 
 
+def restart_operator(home: Path, timeout: float) -> dict[str, float]:
+    """Stop the operator and start it again on the full registry; its memory once idle, and its peak."""
+    registry_services.stop_operator(LocalCluster(home))
+    started = time.monotonic()
+    publish.start_stack(home)  # gl-dev up starts only what is not running: the operator
+    idle = wait_idle(home, ("gl-operator",), timeout)
+    used, peak = memory(home)
+    return {"idleAfterSeconds": round(time.monotonic() - started, 1) if idle else 0.0,
+            "operatorMb": used["gl-operator"], "operatorPeakMb": peak["gl-operator"]}
+
+
 def run(args: argparse.Namespace) -> None:
     scale = SCALES[args.scale]
     home = Path(tempfile.mkdtemp(prefix="gl-bench-memory-"))
@@ -154,21 +194,27 @@ def run(args: argparse.Namespace) -> None:
         env = publish.start_stack(home)
         publish.prepare(env, publish.Publisher(env))  # a first version: lazy loads happen before the baseline
         time.sleep(SETTLE_SECONDS)
-        empty = memory(home)
+        empty, _ = memory(home)
         seeded = seed(home, env, scale["versions"], scale["timeout"])
-        time.sleep(SETTLE_SECONDS)
-        full = memory(home)
+        seeded["idleAfterSeconds"] = wait_idle(home, ("gl-operator", "gl-mirror"), scale["timeout"])
+        full, peak = memory(home)
+        restarted = restart_operator(home, scale["timeout"])
     finally:
         publish.stop_stack(home)
     count = scale["versions"]
     rows = [{"component": name, "empty MB": empty[name], f"{count} versions MB": full[name],
-             "KB per version": round((full[name] - empty[name]) * 1024 / count, 2)} for name in empty]
+             "peak MB": peak.get(name, ""), "KB per version": round((full[name] - empty[name]) * 1024 / count, 2)}
+            for name in empty]
     print_rows(f"memory with {count} AgentVersions ({count // VERSIONS_PER_AGENT} Agents) beside the empty registry",
-               rows, ["component", "empty MB", f"{count} versions MB", "KB per version"])
+               rows, ["component", "empty MB", f"{count} versions MB", "peak MB", "KB per version"])
     print(f"created in {seeded['createSeconds']}s; every version accepted and searchable after "
-          f"{seeded['caughtUpSeconds']}s", file=sys.stderr)
+          f"{seeded['caughtUpSeconds']}s; operator and mirror idle {seeded['idleAfterSeconds']}s later",
+          file=sys.stderr)
+    print(f"operator restarted on the full registry: idle after {restarted['idleAfterSeconds']}s, "
+          f"{restarted['operatorMb']} MB (peak {restarted['operatorPeakMb']} MB)", file=sys.stderr)
     common.report("memory", args, [], versions=count, agents=count // VERSIONS_PER_AGENT, emptyMb=empty,
-                  fullMb=full, kbPerVersion={r["component"]: r["KB per version"] for r in rows}, seeding=seeded)
+                  fullMb=full, peakMb=peak, kbPerVersion={r["component"]: r["KB per version"] for r in rows},
+                  seeding=seeded, operatorRestart=restarted, mallocArenaMax=os.environ.get("MALLOC_ARENA_MAX"))
 
 
 def main(argv: list[str]) -> None:
