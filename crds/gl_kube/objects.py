@@ -52,21 +52,45 @@ def get(api: client.ApiClient, kind: kinds.Kind, namespace: str | None, name: st
 
 
 def pages(api: client.ApiClient, kind: kinds.Kind, namespace: str | None = None, *,
-          label_selector: str | None = None, field_selector: str | None = None) -> Iterator[dict[str, Any]]:
-    """Each page of a list (``items`` plus ``metadata.resourceVersion``), ``PAGE`` objects at a time."""
+          label_selector: str | None = None, field_selector: str | None = None,
+          resume_expired: bool = False) -> Iterator[dict[str, Any]]:
+    """Each page of a list (``items`` plus ``metadata.resourceVersion``), ``PAGE`` objects at a time.
+
+    A list read more slowly than etcd compacts (every 5 minutes by default) loses its continue
+    token: the next page is 410 Expired. With ``resume_expired`` it carries on with the token the
+    API server offers then, giving up one consistent snapshot (objects changed meanwhile may show
+    as they are now): right for a pass that checks each object on its own, wrong for a cache.
+    """
     extra = {k: v for k, v in (("label_selector", label_selector), ("field_selector", field_selector)) if v}
     token = None
     while True:
-        if namespace and kind.namespaced:
-            page = custom(api).list_namespaced_custom_object(GROUP, VERSION, namespace, kind.plural, limit=PAGE,
-                                                             _continue=token, **extra)
-        else:
-            page = custom(api).list_cluster_custom_object(GROUP, VERSION, kind.plural, limit=PAGE,
-                                                          _continue=token, **extra)
+        try:
+            if namespace and kind.namespaced:
+                page = custom(api).list_namespaced_custom_object(GROUP, VERSION, namespace, kind.plural, limit=PAGE,
+                                                                 _continue=token, **extra)
+            else:
+                page = custom(api).list_cluster_custom_object(GROUP, VERSION, kind.plural, limit=PAGE,
+                                                              _continue=token, **extra)
+        except ApiException as error:
+            token = _continuation(error) if resume_expired and token else None
+            if not token:
+                raise
+            continue
         yield page
         token = page["metadata"].get("continue")
         if not token:
             return
+
+
+def _continuation(error: ApiException) -> str | None:
+    """The token to carry on with after 410 Expired, when the API server offers one."""
+    if error.status != 410:
+        return None
+    try:
+        status = json.loads(error.body or "")
+    except ValueError:
+        return None
+    return (status.get("metadata") or {}).get("continue") if status.get("reason") == "Expired" else None
 
 
 def list_objects(api: client.ApiClient, kind: kinds.Kind, namespace: str | None = None, *,
