@@ -17,7 +17,7 @@ import typer
 
 from gl_cli import kube
 from gl_cli.app import Context, Debug, Kubeconfig, Namespace, guarded, resource, session
-from gl_cli.output import fail, out
+from gl_cli.output import escape, fail, out
 
 # The models, the policies and the embedded Rego engine are imported by the check when it runs.
 
@@ -154,7 +154,6 @@ def agent_check(
 
     [bold]Example[/bold]: gl agent check gl-cbam-calculator-v2@2.4.0 --tenant customer-abc-123 --environment production
     """
-    from rich.markup import escape
     from rich.table import Table
 
     from gl_api import naming

@@ -11,7 +11,7 @@ import typer
 from gl_cli import kube, query_api
 from gl_cli.app import (AllNamespaces, Context, Debug, Kubeconfig, Namespace, Output, check_output, guarded, resource,
                         session, state_of)
-from gl_cli.output import emit, emit_object, err, fail, out
+from gl_cli.output import emit, emit_object, err, escape, fail, out
 
 if TYPE_CHECKING:
     from gl_api import artifact as gl_artifact
@@ -71,7 +71,6 @@ def agent_get(reference: Annotated[str, typer.Argument(metavar="AGENT[@VERSION]"
               output: Output = "table", kubeconfig: Kubeconfig = None, context: Context = None,
               debug: Debug = False) -> None:
     """Show an agent and its versions, or one version. [bold]Example[/bold]: gl agent get gl-cbam-calculator-v2@2.3.1"""
-    from rich.markup import escape
     from rich.table import Table
 
     from gl_api import naming, semver
@@ -177,7 +176,6 @@ def agent_publish(
     --image registry.example.com/cbam@sha256:...
     """
     import yaml
-    from rich.markup import escape
 
     from gl_api import artifact as gl_artifact
     from gl_api import conditions, kinds, naming

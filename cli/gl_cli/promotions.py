@@ -14,7 +14,7 @@ import typer
 
 from gl_cli import kube
 from gl_cli.app import Context, Debug, Kubeconfig, Namespace, guarded, resource, session, state_of
-from gl_cli.output import err, fail, out
+from gl_cli.output import err, escape, fail, out
 
 if TYPE_CHECKING:  # the models and checks are imported by the commands that use them, not at start-up
     from rich.table import Table
@@ -67,7 +67,6 @@ def _wait_promotion(s: kube.Connection, promotion: dict[str, Any], timeout: floa
 
 
 def _checklist(promotion: dict[str, Any], title: str | None = None) -> Table:
-    from rich.markup import escape
     from rich.table import Table
 
     status = promotion.get("status") or {}
