@@ -71,9 +71,9 @@ class Operator(Pod):
     resources: FreeForm = Field(default_factory=lambda: {"requests": {"cpu": "50m", "memory": "128Mi"},
                                                          "limits": {"memory": "512Mi"}},
                                 description=(
-        "Container resources (requests and limits). The operator needs about 100 MB plus 30 KB per "
-        "AgentVersion at its peak, when a restart resumes every object (18 KB once settled; python -m "
-        "bench memory, docs/benchmarks.md): the 512Mi limit holds about 14,000 versions; raise it beyond."))
+        "Container resources (requests and limits). The operator needs about 100 MB plus 85 KB per "
+        "AgentVersion at the peak of a burst of creates (python -m bench memory 10k: 923 MB; "
+        "docs/benchmarks.md): the 512Mi limit holds about 5,000 versions; raise it beyond."))
     runtime_image: str = Field("", description="Image for agent versions without spec.image (--runtime-image); "
                                                "empty: config.deployments.runtimeImage.")
     prometheus_url: str = Field("", description="Prometheus HTTP API for SLO analysis (--prometheus-url); "

@@ -38,13 +38,10 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.execution.max_workers = 8
-    # A burst of creates, or a restart that resumes every object, must not start one worker per
-    # object at once: each held its events, its patches and its retries in flight, and the peak
-    # stayed resident (2,000 versions created in 45 s: 458 MB, now 154 MB; `python -m bench memory`).
-    # The limit is per kind (kopf keeps one scheduler per watch), so retries sleeping in one kind's
-    # slots never hold up another's; slots free up quickly when an idle worker exits after a second.
-    settings.queueing.worker_limit = 100
-    settings.queueing.idle_timeout = 1.0
+    # No kopf worker_limit: a handler's retry sleeps in its worker's slot, so objects retrying
+    # (e.g. 130 versions left in a deleted namespace) took every slot and the operator never
+    # finished indexing; AgentDeployment rollouts waited forever (CI, 2026-11-28). Its memory
+    # gain (docs/benchmarks.md, memory) needs a bound that retries cannot exhaust.
 
 
 @kopf.on.startup()
