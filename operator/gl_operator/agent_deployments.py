@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,7 @@ from gl_api import conditions, kinds, labels, slo
 from gl_api.models import StrategyType
 from gl_kube import events, objects
 from gl_kube.prometheus import Prometheus, PrometheusError
-from gl_operator import deployment_resolution, rollout, slo_analysis, workloads
+from gl_operator import deployment_resolution, index_copies, rollout, slo_analysis, workloads
 from gl_operator.config import OperatorConfig
 from gl_operator.deployment_resolution import Outcome
 
@@ -67,27 +67,24 @@ _gateway_lock = threading.Lock()
 @dataclass(frozen=True)
 class Lookups:
     """What the kopf indexes know: AgentVersion views by (namespace, agent), TenantPolicy environments
-    by namespace, owned Deployment observations by (namespace, AgentDeployment)."""
+    by namespace, owned Deployment observations by (namespace, AgentDeployment). ``copy`` takes a
+    bucket out of an index; handlers in worker threads pass one that copies on the event loop
+    (index_copies)."""
 
     versions: Mapping[Any, Iterable[dict[str, Any]]]
     tenants: Mapping[Any, Iterable[dict[str, Any]]]
     workloads: Mapping[Any, Iterable[dict[str, Any]]]
-
-    def _get(self, index: Mapping[Any, Iterable[dict[str, Any]]], key: Any) -> list[dict[str, Any]]:
-        try:
-            return list(index[key]) if key in index else []
-        except KeyError:
-            return []
+    copy: Callable[[Mapping[Any, Iterable[dict[str, Any]]], Any], list[dict[str, Any]]] = index_copies.bucket
 
     def agent_versions(self, namespace: str, agent: str) -> dict[str, dict[str, Any]]:
-        return {v["spec"]["version"]: v for v in self._get(self.versions, (namespace, agent))}
+        return {v["spec"]["version"]: v for v in self.copy(self.versions, (namespace, agent))}
 
     def tenant(self, namespace: str) -> list[dict[str, Any]]:
-        return self._get(self.tenants, namespace)
+        return self.copy(self.tenants, namespace)
 
     def owned(self, namespace: str, name: str, uid: str) -> dict[str, rollout.Observed]:
         return {o["name"]: rollout.Observed(**{k: v for k, v in o.items() if k != "owner"})
-                for o in self._get(self.workloads, (namespace, name)) if o.get("owner") == uid}
+                for o in self.copy(self.workloads, (namespace, name)) if o.get("owner") == uid}
 
 
 # --- index views (what the kopf indexes keep) -----------------------------------------------------

@@ -17,8 +17,8 @@ from kubernetes.client.rest import ApiException
 from gl_api import GROUP, VERSION, conditions, kinds, labels
 from gl_api.lifecycle import State
 from gl_kube import events, objects
-from gl_operator import (agent_deployments, agent_status, deprecation_notices, essence, metrics, policy_publication,
-                         promotions, publishing, resync, tenant_provisioning)
+from gl_operator import (agent_deployments, agent_status, deprecation_notices, essence, index_copies, metrics,
+                         policy_publication, promotions, publishing, resync, tenant_provisioning)
 from gl_operator.config import OperatorConfig
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,11 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # (e.g. 130 versions left in a deleted namespace) took every slot and the operator never
     # finished indexing; AgentDeployment rollouts waited forever (CI, 2026-11-28). Its memory
     # gain (docs/benchmarks.md, memory) needs a bound that retries cannot exhaust.
+
+
+@kopf.on.startup()
+async def copy_indexes_on_the_loop(memo: kopf.Memo, **_: Any) -> None:
+    memo.copy_bucket = index_copies.IndexCopier(asyncio.get_running_loop())
 
 
 @kopf.on.startup()
@@ -104,9 +109,9 @@ def agent_version_event(body: kopf.Body, namespace: str, memo: kopf.Memo, type: 
         if _seen.get(uid) == fingerprint:
             return
         _seen[uid] = fingerprint
-    versions = agent_versions_by_agent.get((namespace, spec["agent"]), [])
-    agent_status.reconcile_agent(memo.api, namespace, spec["agent"], list(versions))
-    for promotion in open_promotions.get((namespace, f"{spec['agent']}@{spec['version']}"), []):
+    versions = memo.copy_bucket(agent_versions_by_agent, (namespace, spec["agent"]))
+    agent_status.reconcile_agent(memo.api, namespace, spec["agent"], versions)
+    for promotion in memo.copy_bucket(open_promotions, (namespace, f"{spec['agent']}@{spec['version']}")):
         promotions.reconcile_promotion(memo.api, memo.config, namespace, promotion)
     if status.get("state") in (State.deprecated.value, State.retired.value):
         for deployment in deprecation_notices.deployments_using(memo.api, dict(body)):
@@ -128,7 +133,7 @@ def agent_created(namespace: str, name: str, memo: kopf.Memo, agent_versions_by_
                   **_: Any) -> None:
     """Versions published before their Agent existed are accepted once it does (from the index: no LIST)."""
     with metrics.RECONCILE.labels(kind="Agent").time():
-        versions = list(agent_versions_by_agent.get((namespace, name), []))
+        versions = memo.copy_bucket(agent_versions_by_agent, (namespace, name))
         for version in versions:
             if not version["status"]["state"]:
                 publishing.reconcile_version(memo.api, namespace, version["metadata"]["name"])
@@ -193,9 +198,9 @@ def agent_workloads(namespace: str, body: kopf.Body, **_: Any) -> dict[Any, Any]
     return {(namespace, body["metadata"]["labels"][labels.DEPLOYMENT]): agent_deployments.observe(body)}
 
 
-def _lookups(kwargs: dict[str, Any]) -> agent_deployments.Lookups:
+def _lookups(memo: kopf.Memo, kwargs: dict[str, Any]) -> agent_deployments.Lookups:
     return agent_deployments.Lookups(kwargs["agent_versions_by_agent"], kwargs["tenant_environments"],
-                                     kwargs["agent_workloads"])
+                                     kwargs["agent_workloads"], memo.copy_bucket)
 
 
 @kopf.on.resume(GROUP, VERSION, "agentdeployments")
@@ -203,7 +208,7 @@ def _lookups(kwargs: dict[str, Any]) -> agent_deployments.Lookups:
 @kopf.on.update(GROUP, VERSION, "agentdeployments")
 def agent_deployment_rollout(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     with metrics.RECONCILE.labels(kind="AgentDeployment").time():
-        agent_deployments.reconcile(memo.api, memo.config, namespace, name, _lookups(kwargs))
+        agent_deployments.reconcile(memo.api, memo.config, namespace, name, _lookups(memo, kwargs))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={labels.DEPLOYMENT: kopf.PRESENT})
@@ -213,7 +218,7 @@ def agent_workload_changed(namespace: str, body: kopf.Body, memo: kopf.Memo, typ
               if o.get("kind") == kinds.AGENT_DEPLOYMENT.kind and o.get("controller")]
     if not owners or type == "DELETED":
         return
-    agent_deployments.reconcile(memo.api, memo.config, namespace, owners[0]["name"], _lookups(kwargs))
+    agent_deployments.reconcile(memo.api, memo.config, namespace, owners[0]["name"], _lookups(memo, kwargs))
 
 
 def register_deployment_timer(config: OperatorConfig) -> None:
@@ -224,6 +229,6 @@ def register_deployment_timer(config: OperatorConfig) -> None:
                 initial_delay=config.deployments.reconcile_seconds, sharp=False, id="agent_deployment_round")
     def agent_deployment_round(namespace: str, name: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
         with metrics.RECONCILE.labels(kind="AgentDeployment").time():
-            lookups = _lookups(kwargs)
+            lookups = _lookups(memo, kwargs)
             agent_deployments.reconcile(memo.api, memo.config, namespace, name, lookups)
             agent_deployments.write_usage(memo.api, memo.config, dict(body), lookups)
