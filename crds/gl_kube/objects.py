@@ -39,6 +39,18 @@ def explain(error: ApiException) -> str:
     return f"not found: {message}" if error.status == 404 else str(message)
 
 
+def namespace_gone(error: ApiException) -> bool:
+    """Whether the API server refused because the request's namespace does not exist (404 naming
+    ``namespaces``): writes to objects a namespace deletion left behind get this, not the object's 404."""
+    if error.status != 404:
+        return False
+    try:
+        details = json.loads(error.body or "{}").get("details") or {}
+    except ValueError:
+        return False
+    return details.get("kind") == "namespaces"
+
+
 def get(api: client.ApiClient, kind: kinds.Kind, namespace: str | None, name: str) -> dict[str, Any] | None:
     """The object, or None when it does not exist."""
     try:

@@ -18,7 +18,7 @@ from gl_api import GROUP, VERSION, conditions, kinds, labels
 from gl_api.lifecycle import State
 from gl_kube import events, objects
 from gl_operator import (agent_deployments, agent_status, deprecation_notices, essence, index_copies, metrics,
-                         policy_publication, promotions, publishing, resync, tenant_provisioning)
+                         orphans, policy_publication, promotions, publishing, resync, tenant_provisioning)
 from gl_operator.config import OperatorConfig
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ async def stop_resync(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.resume(GROUP, VERSION, "agentversions")
 @kopf.on.create(GROUP, VERSION, "agentversions")
 @kopf.on.update(GROUP, VERSION, "agentversions")
+@orphans.in_namespace("AgentVersion")
 def agent_version_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     with metrics.RECONCILE.labels(kind="AgentVersion").time():
         publishing.reconcile_version(memo.api, namespace, name)
@@ -90,6 +91,7 @@ def _fingerprint(body: kopf.Body) -> tuple[str, ...]:
 
 
 @kopf.on.event(GROUP, VERSION, "agentversions")
+@orphans.in_namespace("AgentVersion")
 def agent_version_event(body: kopf.Body, namespace: str, memo: kopf.Memo, type: str,
                         agent_versions_by_agent: kopf.Index[Any, Any], open_promotions: kopf.Index[Any, Any],
                         **_: Any) -> None:
@@ -122,6 +124,7 @@ def agent_version_event(body: kopf.Body, namespace: str, memo: kopf.Memo, type: 
 @kopf.on.resume(GROUP, VERSION, "promotions")
 @kopf.on.create(GROUP, VERSION, "promotions")
 @kopf.on.update(GROUP, VERSION, "promotions")
+@orphans.in_namespace("Promotion")
 def promotion_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     with metrics.RECONCILE.labels(kind="Promotion").time():
         promotions.reconcile_promotion(memo.api, memo.config, namespace, name)
@@ -129,6 +132,7 @@ def promotion_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> N
 
 @kopf.on.resume(GROUP, VERSION, "agents")
 @kopf.on.create(GROUP, VERSION, "agents")
+@orphans.in_namespace("Agent")
 def agent_created(namespace: str, name: str, memo: kopf.Memo, agent_versions_by_agent: kopf.Index[Any, Any],
                   **_: Any) -> None:
     """Versions published before their Agent existed are accepted once it does (from the index: no LIST)."""
@@ -144,6 +148,7 @@ def agent_created(namespace: str, name: str, memo: kopf.Memo, agent_versions_by_
 @kopf.on.resume(GROUP, VERSION, "agentdeployments")
 @kopf.on.create(GROUP, VERSION, "agentdeployments")
 @kopf.on.update(GROUP, VERSION, "agentdeployments")
+@orphans.in_namespace("AgentDeployment")
 def agent_deployment_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     with metrics.RECONCILE.labels(kind="AgentDeployment").time():
         deprecation_notices.reconcile_deployment(memo.api, namespace, name)
@@ -206,12 +211,14 @@ def _lookups(memo: kopf.Memo, kwargs: dict[str, Any]) -> agent_deployments.Looku
 @kopf.on.resume(GROUP, VERSION, "agentdeployments")
 @kopf.on.create(GROUP, VERSION, "agentdeployments")
 @kopf.on.update(GROUP, VERSION, "agentdeployments")
+@orphans.in_namespace("AgentDeployment")
 def agent_deployment_rollout(namespace: str, name: str, memo: kopf.Memo, **kwargs: Any) -> None:
     with metrics.RECONCILE.labels(kind="AgentDeployment").time():
         agent_deployments.reconcile(memo.api, memo.config, namespace, name, _lookups(memo, kwargs))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={labels.DEPLOYMENT: kopf.PRESENT})
+@orphans.in_namespace("Deployment")
 def agent_workload_changed(namespace: str, body: kopf.Body, memo: kopf.Memo, type: str, **kwargs: Any) -> None:
     """Replicas became ready (or a quota refused them): the rollout may move on now, not at the next tick."""
     owners = [o for o in body["metadata"].get("ownerReferences") or []
@@ -227,6 +234,7 @@ def register_deployment_timer(config: OperatorConfig) -> None:
 
     @kopf.timer(GROUP, VERSION, "agentdeployments", interval=config.deployments.reconcile_seconds,
                 initial_delay=config.deployments.reconcile_seconds, sharp=False, id="agent_deployment_round")
+    @orphans.in_namespace("AgentDeployment")
     def agent_deployment_round(namespace: str, name: str, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
         with metrics.RECONCILE.labels(kind="AgentDeployment").time():
             lookups = _lookups(memo, kwargs)

@@ -19,18 +19,23 @@ from kubernetes import client
 from gl_api import conditions, kinds
 from gl_api.lifecycle import State
 from gl_kube import objects
-from gl_operator import (agent_status, deprecation_notices, metrics, promotions, publishing, retirement,
-                         tenant_provisioning)
+from gl_operator import (agent_status, deprecation_notices, metrics, orphans, promotions, publishing,
+                         retirement, tenant_provisioning)
 from gl_operator.config import OperatorConfig
 
 log = logging.getLogger(__name__)
 
 
-def _safely(what: str, work: Callable[[], None]) -> None:
+def _safely(kind: str, namespace: str | None, name: str, work: Callable[[], None]) -> None:
     try:
-        work()
+        if namespace is None:
+            work()
+        else:
+            with orphans.tolerated(kind, namespace, name):
+                work()
     except Exception:  # one broken object must not stop the others
-        log.exception("resync of %s failed; retrying on the next pass", what)
+        where = f"{namespace}/{name}" if namespace else name
+        log.exception("resync of %s %s failed; retrying on the next pass", kind, where)
 
 
 def _summary_view(version: dict[str, Any]) -> dict[str, Any]:
@@ -53,17 +58,17 @@ def resync_once(api: client.ApiClient, config: OperatorConfig) -> None:
             by_state[(version.get("status") or {}).get("state")] += 1
             by_agent[(meta["namespace"], version["spec"]["agent"])].append(_summary_view(version))
             if not (version.get("status") or {}).get("state") or publishing.labels_drifted(version):
-                _safely(f"AgentVersion {meta['namespace']}/{meta['name']}",
+                _safely("AgentVersion", meta["namespace"], meta["name"],
                         lambda: publishing.reconcile_version(api, meta["namespace"], meta["name"]))
             elif retirement.due(version, now):
-                _safely(f"AgentVersion {meta['namespace']}/{meta['name']}",
+                _safely("AgentVersion", meta["namespace"], meta["name"],
                         lambda: retirement.retire_if_due(api, config, meta["namespace"], meta["name"]))
     for state in State:
         metrics.VERSIONS.labels(state=state.value).set(by_state.get(state.value, 0))
     for promotion in objects.list_objects(api, kinds.PROMOTION):
         meta = promotion["metadata"]
         if (promotion.get("status") or {}).get("phase") not in promotions.TERMINAL:
-            _safely(f"Promotion {meta['namespace']}/{meta['name']}",
+            _safely("Promotion", meta["namespace"], meta["name"],
                     lambda: promotions.reconcile_promotion(api, config, meta["namespace"], meta["name"]))
     for page in objects.pages(api, kinds.AGENT, resume_expired=True):
         for agent in page["items"]:
@@ -71,15 +76,15 @@ def resync_once(api: client.ApiClient, config: OperatorConfig) -> None:
             # What the pass read may be older than what the event handler wrote since: an Agent that
             # looks out of date is read again with its versions before anything is written.
             if not agent_status.is_current(agent, by_agent.get((meta["namespace"], meta["name"]), [])):
-                _safely(f"Agent {meta['namespace']}/{meta['name']}",
+                _safely("Agent", meta["namespace"], meta["name"],
                         lambda: agent_status.reconcile_agent(api, meta["namespace"], meta["name"]))
     for tenant in objects.list_objects(api, kinds.TENANT_POLICY):
         name = tenant["metadata"]["name"]
         if not tenant["metadata"].get("deletionTimestamp"):
-            _safely(f"TenantPolicy {name}", lambda: tenant_provisioning.reconcile_tenant(api, name))
+            _safely("TenantPolicy", None, name, lambda: tenant_provisioning.reconcile_tenant(api, name))
     for deployment in objects.list_objects(api, kinds.AGENT_DEPLOYMENT):
         meta = deployment["metadata"]
-        _safely(f"AgentDeployment {meta['namespace']}/{meta['name']}",
+        _safely("AgentDeployment", meta["namespace"], meta["name"],
                 lambda: deprecation_notices.reconcile_deployment(api, meta["namespace"], meta["name"]))
 
 
