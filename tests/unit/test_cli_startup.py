@@ -97,3 +97,14 @@ def test_a_command_line_builds_only_the_command_it_names_and_help_builds_them_al
             assert list(built) == [noun] and command in built[noun], (noun, command)
     assert _tree(["agent", "list", "-A"]) == {"agent": {"list"}}
     assert _tree(["agent", "lst"]) == {"agent": everything["agent"]}  # a typo still gets suggestions from all
+
+
+def test_a_command_line_imports_only_the_module_of_the_command_it_names():
+    commands = ("gl_cli.agents", "gl_cli.promotions", "gl_cli.invoke", "gl_cli.usage", "gl_cli.agent_check",
+                "gl_cli.audit", "gl_cli.tenants", "gl_cli.slo")
+    modules, _ = loaded("agent", "list", "-A")
+    assert imported(modules, commands) == ["gl_cli.agents"]
+    modules, _ = loaded("tenant", "list")
+    assert imported(modules, commands) == ["gl_cli.tenants"]
+    modules, run = loaded("--help")
+    assert run.returncode == 0 and imported(modules, commands) == sorted(commands)
