@@ -7,6 +7,7 @@ again after a crash or a retry without harm.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from typing import Any
@@ -17,8 +18,8 @@ from kubernetes.client.rest import ApiException
 from gl_api import GROUP, VERSION, conditions, kinds, labels
 from gl_api.lifecycle import State
 from gl_kube import events, objects
-from gl_operator import (agent_deployments, agent_status, deprecation_notices, essence, index_copies, metrics,
-                         orphans, policy_publication, promotions, publishing, resync, tenant_provisioning)
+from gl_operator import (agent_deployments, agent_status, agent_summaries, deprecation_notices, essence,
+                         index_copies, metrics, orphans, policy_publication, promotions, publishing, resync, tenant_provisioning)
 from gl_operator.config import OperatorConfig
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,15 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 @kopf.on.startup()
-async def copy_indexes_on_the_loop(memo: kopf.Memo, **_: Any) -> None:
-    memo.copy_bucket = index_copies.IndexCopier(asyncio.get_running_loop())
+async def start_loop_helpers(memo: kopf.Memo, **_: Any) -> None:
+    loop = asyncio.get_running_loop()
+    memo.copy_bucket = index_copies.IndexCopier(loop)
+    memo.agent_summaries = agent_summaries.AgentSummaries(loop, functools.partial(_summarize_agent, memo.api))
+
+
+def _summarize_agent(api: Any, namespace: str, agent: str, versions: list[dict[str, Any]]) -> None:
+    with metrics.RECONCILE.labels(kind="Agent").time(), orphans.tolerated("Agent", namespace, agent):
+        agent_status.reconcile_agent(api, namespace, agent, versions)
 
 
 @kopf.on.startup()
@@ -98,7 +106,8 @@ def agent_version_event(body: kopf.Body, namespace: str, memo: kopf.Memo, type: 
     """Versions come and go and results arrive in status: refresh what depends on them.
 
     From the indexes, never a LIST: a burst of publishes of one agent would otherwise list all
-    its versions once per event (quadratic; docs/benchmarks.md, publish).
+    its versions once per event (quadratic; docs/benchmarks.md, publish). The Agent's summary is
+    asked for, and written once for all the events of a short window (agent_summaries).
     """
     spec, status = body.get("spec") or {}, body.get("status") or {}
     if not spec.get("agent"):
@@ -111,8 +120,7 @@ def agent_version_event(body: kopf.Body, namespace: str, memo: kopf.Memo, type: 
         if _seen.get(uid) == fingerprint:
             return
         _seen[uid] = fingerprint
-    versions = memo.copy_bucket(agent_versions_by_agent, (namespace, spec["agent"]))
-    agent_status.reconcile_agent(memo.api, namespace, spec["agent"], versions)
+    memo.agent_summaries.request(namespace, spec["agent"], agent_versions_by_agent)
     for promotion in memo.copy_bucket(open_promotions, (namespace, f"{spec['agent']}@{spec['version']}")):
         promotions.reconcile_promotion(memo.api, memo.config, namespace, promotion)
     if status.get("state") in (State.deprecated.value, State.retired.value):
