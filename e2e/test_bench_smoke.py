@@ -115,7 +115,7 @@ def test_publish_cost_per_component_and_request(tmp_path):
     assert report["requestsPerPublish"]["POST agentversions"] == 1.0
     assert report["requestsPerPublish"]["PATCH agentversions/status"] >= 1.0
     assert "POST agentversions" not in report["baselineRequests"]
-    assert {"kube-apiserver", "etcd", "gl-operator", "gl-mirror"} <= set(report["cpuMsPerPublish"])
+    assert {"kube-apiserver", "etcd", "gl-operator", "gl-mirror", "postgres"} <= set(report["cpuMsPerPublish"])
 
 
 def test_memory_with_versions_accepted_and_indexed_beside_the_empty_registry(tmp_path):

@@ -3,7 +3,7 @@
 On the product's stack (`gl-dev up --no-node`, as `python -m bench publish` starts it), N versions
 are published at a gentle rate (nothing queues), then, per publish: the API server's requests by
 resource, subresource and verb (its own ``apiserver_request_total``), and the CPU seconds each
-process used (``/proc/<pid>/stat``) less what it uses idle over as long, measured just before. The baseline beside it: the same number of S3 uploads and
+process used (``/proc/<pid>/stat``; Postgres with its backends) less what it uses idle over as long, measured just before. The baseline beside it: the same number of S3 uploads and
 ConfigMap creates, the plainest way to move the same bytes. This is the profile behind the
 publish rates the machine sustains (docs/benchmarks.md).
 """
@@ -22,6 +22,7 @@ from typing import Any
 
 from bench.harness import print_rows
 from bench.scenarios import common, publish
+from gl_devenv import postgres
 
 SCALES = {"tiny": {"publishes": 5}, "full": {"publishes": 100}}
 PROCESSES = ("kube-apiserver", "etcd", "gl-operator", "gl-mirror", "gl-webhooks", "opa", "s3")
@@ -29,15 +30,42 @@ TICKS = os.sysconf("SC_CLK_TCK")
 SETTLE = 15.0  # seconds after the last publish for the operator and the mirror to finish
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def postgres_cpu_seconds(home: Path) -> float | None:
+    """The postmaster, the exited backends it reaped and the live ones (the mirror's connections,
+    autovacuum, the WAL writer): a write's index upkeep is spent there, not in the mirror."""
+    try:
+        postmaster = int((postgres.project_directory(home) / "data" / "postmaster.pid").read_text().split()[0])
+        fields = _stat(postmaster)
+    except (FileNotFoundError, ValueError, IndexError, ProcessLookupError):
+        return None
+    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                child = _stat(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(child[1]) == postmaster:  # its parent
+                ticks += int(child[11]) + int(child[12])
+    return ticks / TICKS
+
+
 def cpu_seconds(home: Path) -> dict[str, float]:
     used = {}
     for name in PROCESSES:
         try:
             pid = int((home / "run" / f"{name}.pid").read_text())
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat(pid)
         except (FileNotFoundError, ValueError, ProcessLookupError):
             continue
         used[name] = (int(fields[11]) + int(fields[12])) / TICKS
+    database = postgres_cpu_seconds(home)
+    if database is not None:
+        used["postgres"] = database
     return used
 
 
@@ -93,7 +121,7 @@ def run(args: argparse.Namespace) -> None:
     finally:
         publish.stop_stack(home)
     rows = [{"per publish": name, "publish": ours[0].get(name, 0.0), "baseline": baseline[0].get(name, 0.0)}
-            for name in PROCESSES]
+            for name in (*PROCESSES, "postgres")]
     rows.append({"per publish": "total CPU ms", "publish": round(sum(ours[0].values()), 1),
                  "baseline": round(sum(baseline[0].values()), 1)})
     print_rows(f"CPU ms per publish ({count} publishes) beside S3 upload + ConfigMap create", rows,
