@@ -19,7 +19,8 @@ from gl_api import GROUP, VERSION, conditions, kinds, labels
 from gl_api.lifecycle import State
 from gl_kube import events, objects
 from gl_operator import (agent_deployments, agent_status, agent_summaries, deprecation_notices, essence,
-                         index_copies, metrics, orphans, policy_publication, promotions, publishing, resync, tenant_provisioning)
+                         index_copies, metrics, orphans, policy_publication, promotions, publishing, resync,
+                         tenant_provisioning)
 from gl_operator.config import OperatorConfig
 
 log = logging.getLogger(__name__)

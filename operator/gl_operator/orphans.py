@@ -2,9 +2,9 @@
 
 A namespace deletion that misses a kind (its controller's discovery did not list our CRDs, as
 just after an API server restart) removes the namespace and leaves those objects in etcd. They
-can still be read and deleted, but every write to them is refused with the namespace's 404, so
-reconciling them can never succeed: retrying would log an error every pass and keep a kopf
-worker busy for ever. The operator says so once per object and leaves them alone.
+can still be read, but every write to them is refused with the namespace's 404, so reconciling
+them can never succeed: retrying would log an error every pass and keep a kopf worker busy for
+ever. The operator says so once per object and leaves them alone.
 
 Nor can they be deleted while the namespace is missing: the admission policies that match them
 read the namespace and answer 404. Creating the namespace again and deleting it lets the namespace
@@ -26,11 +26,11 @@ from gl_kube import objects
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
-_reported: set[tuple[str, str, str]] = set()
+_reported: set[tuple[str, str | None, str]] = set()
 _reported_lock = threading.Lock()
 
 
-def report(kind: str, namespace: str, name: str) -> None:
+def report(kind: str, namespace: str | None, name: str) -> None:
     """Warn once per object and process: the admin's fix, not a traceback per pass."""
     with _reported_lock:
         if (kind, namespace, name) in _reported:
@@ -44,8 +44,9 @@ def report(kind: str, namespace: str, name: str) -> None:
 
 
 @contextmanager
-def tolerated(kind: str, namespace: str, name: str) -> Iterator[None]:
-    """Run a reconcile of one object; a refusal because its namespace is gone ends it quietly."""
+def tolerated(kind: str, namespace: str | None, name: str) -> Iterator[None]:
+    """Run a reconcile of one object; a refusal because its namespace is gone ends it quietly
+    (never the case of a cluster-scoped object, whose namespace is None)."""
     try:
         yield
     except ApiException as error:

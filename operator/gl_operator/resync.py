@@ -28,11 +28,8 @@ log = logging.getLogger(__name__)
 
 def _safely(kind: str, namespace: str | None, name: str, work: Callable[[], None]) -> None:
     try:
-        if namespace is None:
+        with orphans.tolerated(kind, namespace, name):
             work()
-        else:
-            with orphans.tolerated(kind, namespace, name):
-                work()
     except Exception:  # one broken object must not stop the others
         where = f"{namespace}/{name}" if namespace else name
         log.exception("resync of %s %s failed; retrying on the next pass", kind, where)
