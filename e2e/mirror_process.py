@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,7 +65,14 @@ class MirrorProcess:
         namespace deletion in the cluster wait (the namespace controller cannot list its resources)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=20)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.send_signal(signal.SIGUSR1)  # its threads' stacks, into the log
+                time.sleep(1)
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"the mirror did not stop within 20 s of SIGTERM; its threads are in {self.log}")
         if self.query_api_cluster is not None:
             from gl_devenv import registry_services
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import os
@@ -66,8 +67,15 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise SystemExit(f"gl-mirror: {error}") from error
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def request_stop(*_: Any) -> None:
+        # From another thread: Event.set() in the handler itself would deadlock if the signal came
+        # while the main thread held the Event's (non-reentrant) lock.
+        threading.Thread(target=stop.set, name="stop", daemon=True).start()
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    # `kill -USR1 <pid>` writes every thread's stack to stderr: what a process that will not stop is doing.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     if args.metrics_address != "off":
         host, _, port = args.metrics_address.rpartition(":")
         prometheus_client.start_http_server(int(port), addr=host or "0.0.0.0")
